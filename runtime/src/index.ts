@@ -1,0 +1,4 @@
+/** @petal/runtime: Petal's engine, free of Jupyter. */
+export { PetalError, isPetalError } from './errors.ts';
+export { loadTf } from './tf/tf.ts';
+export type { Tf } from './tf/tf.ts';
