@@ -171,7 +171,7 @@ try {
   kafkaJars();
   kernelspec();
 } catch (err) {
-  if (!(err instanceof SetupError) && !(err instanceof Error)) throw err;
-  say(err instanceof SetupError ? err.message : (err.stack ?? err.message));
+  // Our own errors already say what to do; anything else is a bug worth its stack.
+  say(err instanceof SetupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err));
   process.exit(1);
 }
