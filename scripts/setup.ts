@@ -49,6 +49,9 @@ function findPython(): string {
   const candidates = explicit ? [explicit] : ['python3.12', 'python3.11', 'python3.13', 'python3.10', 'python3'];
   for (const py of candidates) {
     const r = spawnSync(py, ['-c', 'import sys, venv; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
+    if (r.status !== 0 && explicit) {
+      throw new SetupError(`${settings.python}=${py} cannot run or lacks the venv module\n  fix: point ${settings.python} at a Python 3.10–3.13 with venv, or unset it`);
+    }
     if (r.status !== 0) continue;
     const [major, minor] = r.stdout.trim().split('.').map(Number);
     if (major === 3 && minor !== undefined && minor >= 10 && minor <= 13) return py;
