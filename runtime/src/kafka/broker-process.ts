@@ -1,0 +1,229 @@
+// The broker as an operating-system process: spawning it tied to its owner or detached from it, asking whether a
+// pid is still a live broker, ending it, and the loopback ports it holds.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { PetalError } from '../errors.ts';
+
+/** The host every Petal broker listener binds to; never a wildcard (the format step rejects 0.0.0.0). */
+export const LOOPBACK = '127.0.0.1';
+
+/**
+ * Runs `command` so that it dies with this process, even on SIGKILL, which Node cannot catch. Linux's
+ * PR_SET_PDEATHSIG is out of reach from Node, so a `sh` wrapper holds a pipe from us on fd 3: the kernel closes
+ * our end when we die however we die, the watcher's `read` sees EOF and terminates the command (then kills it
+ * after `graceS`). The wrapper exits with the command's status, so our `exit` event means the command ended.
+ * The wrapper prints the command's pid first; resolves with the child (the wrapper) and that pid.
+ */
+export async function spawnAttached(
+  command: string,
+  args: string[],
+  logFd: number,
+  graceS: number,
+): Promise<{ child: ChildProcess; pid: number }> {
+  // A background job's stdin is /dev/null in a non-interactive shell, hence the pipe moved to fd 3 and named
+  // explicitly; the command itself gets neither fd 3 nor our pipe, so only our death closes the write end.
+  const script = [
+    'exec 3<&0 </dev/null',
+    '"$@" >&2 3<&- &',
+    'pid=$!',
+    'echo "$pid"',
+    // The watcher's grace sleep must not outlive it: when the command ends first we kill the watcher, and its
+    // trap takes the sleep along (wait returns at once on a trapped signal).
+    `{ read -r _ <&3; kill -TERM "$pid"; trap 'kill "$s"; exit 0' TERM; sleep ${graceS} & s=$!; wait "$s"; kill -KILL "$pid"; } >/dev/null 2>&1 &`,
+    'watcher=$!',
+    'exec 3<&-',
+    'wait "$pid"; code=$?',
+    'kill "$watcher" 2>/dev/null',
+    'exit "$code"',
+  ].join('\n');
+  const child = spawn('/bin/sh', ['-c', script, 'petal-kafka', command, ...args], { stdio: ['pipe', 'pipe', logFd] });
+  const pid = await firstLine(child);
+  // The broker must never keep its owner alive: the owner's exit is what ends it.
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+  return { child, pid };
+}
+
+function firstLine(child: ChildProcess): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const newline = text.indexOf('\n');
+      if (newline < 0) return;
+      cleanup();
+      const pid = Number(text.slice(0, newline));
+      if (Number.isInteger(pid) && pid > 0) resolve(pid);
+      else reject(new PetalError('PETAL_KAFKA_START', `the broker wrapper printed "${text.slice(0, newline)}" instead of a pid`));
+    };
+    const onFail = (err?: unknown): void => {
+      cleanup();
+      reject(new PetalError('PETAL_KAFKA_START', 'could not start /bin/sh to supervise the broker', { cause: err, fix: 'Petal needs a POSIX /bin/sh' }));
+    };
+    const cleanup = (): void => {
+      child.stdout?.off('data', onData);
+      child.off('error', onFail);
+      child.off('exit', onFail);
+    };
+    child.stdout?.on('data', onData);
+    child.once('error', onFail);
+    child.once('exit', onFail);
+  });
+}
+
+/** Runs `command` in a session of its own with output to `logFd`, so it outlives this process. */
+export function spawnDetached(command: string, args: string[], logFd: number): Promise<{ child: ChildProcess; pid: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { detached: true, stdio: ['ignore', logFd, logFd] });
+    child.once('error', (err) => reject(new PetalError('PETAL_KAFKA_START', `could not run ${command}`, { cause: err, fix: 'run `npm run setup`, or set PETAL_JAVA' })));
+    child.once('spawn', () => {
+      child.unref();
+      resolve({ child, pid: child.pid ?? -1 });
+    });
+  });
+}
+
+/**
+ * True while `pid` names a process that has not exited. A zombie counts as gone: a detached broker's parent may be
+ * an init that never reaps, and its ports are already closed.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/**
+ * True when `pid` is alive and its command line contains `marker` (the broker's server.properties path), so a
+ * stale record whose pid the system has since reused never gets someone else's process killed. Where /proc is
+ * missing the pid alone decides.
+ */
+export function processMatches(pid: number, marker: string): boolean {
+  if (!processAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(marker);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/**
+ * Live JVMs whose command line names `marker` (a broker's server.properties): the brokers using that data dir,
+ * whoever started them. Empty where /proc is missing.
+ */
+export function jvmsMatching(marker: string): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      // The attached wrapper carries the same arguments; only the JVM itself counts.
+      if (argv.includes(marker) && argv[0] !== '/bin/sh' && processAlive(Number(entry))) found.push(Number(entry));
+    } catch {
+      // exited while we looked, or not ours to read
+    }
+  }
+  return found;
+}
+
+/** SIGTERM (Kafka shuts down cleanly on it), then SIGKILL after `graceMs`; resolves once `pid` is gone. */
+export async function terminate(pid: number, graceMs: number): Promise<void> {
+  if (!signal(pid, 'SIGTERM')) return;
+  if (await waitUntil(() => !processAlive(pid), graceMs)) return;
+  signal(pid, 'SIGKILL');
+  if (await waitUntil(() => !processAlive(pid), 10_000)) return;
+  throw new PetalError('PETAL_KAFKA_STOP', `process ${pid} survived SIGKILL`, { fix: `check it with \`ps -p ${pid}\`` });
+}
+
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` until it holds (true) or `timeoutMs` passes (false); stops early when `signal` aborts. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 100, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline || signal?.aborted) return false;
+    await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
+  }
+}
+
+/** A port on the loopback that nothing listens on right now (the kernel's pick). */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** True when this process could listen on `port` at the loopback now. */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ port, host: LOOPBACK, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** True when a TCP connection to the loopback `port` is accepted. */
+export function portAccepts(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: LOOPBACK });
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** The last `count` lines of a log file, read from its end so a long-lived log costs nothing. */
+export function logTail(file: string, count = 20): string[] {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return [];
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const length = Math.min(size, 64 * 1024);
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, size - length);
+    const lines = buffer.toString('utf8').split('\n').map((l) => l.trimEnd());
+    while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+    return lines.slice(-count);
+  } finally {
+    closeSync(fd);
+  }
+}
