@@ -25,6 +25,9 @@ export async function spawnAttached(
   // A background job's stdin is /dev/null in a non-interactive shell, hence the pipe moved to fd 3 and named
   // explicitly; the command itself gets neither fd 3 nor our pipe, so only our death closes the write end.
   const script = [
+    // A terminal's Ctrl-C reaches our whole process group. The owner decides when the broker stops; a wrapper
+    // killed by it would orphan its watcher, which later sends SIGKILL to a pid that may be reused by then.
+    "trap '' INT HUP QUIT",
     'exec 3<&0 </dev/null',
     '"$@" >&2 3<&- &',
     'pid=$!',
