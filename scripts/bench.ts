@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'bench');
-const available = readdirSync(benchDir).filter((f) => f.endsWith('.ts')).map((f) => f.slice(0, -3));
+const available = readdirSync(benchDir)
+  .filter((f) => f.endsWith('.ts'))
+  .map((f) => f.slice(0, -3));
 const [name, ...args] = process.argv.slice(2);
 if (!name || !existsSync(join(benchDir, `${name}.ts`))) {
   process.stderr.write(`usage: npm run bench -- NAME [ARGS]\nbenchmarks: ${available.join(', ')}\n`);

@@ -24,9 +24,7 @@ function installDependencies() {
   const want = createHash('sha256').update(readFileSync(lock)).digest('hex');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   process.stderr.write('petal setup: installing npm dependencies (npm ci)\n');
-  const npm = process.env.npm_execpath
-    ? [process.execPath, [process.env.npm_execpath]]
-    : ['npm', []];
+  const npm = process.env.npm_execpath ? [process.execPath, [process.env.npm_execpath]] : ['npm', []];
   const r = spawnSync(npm[0], [...npm[1], 'ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (r.error) fail(`could not run npm (${r.error.message}); install Node.js with npm first`);
   if (r.status !== 0) fail(`npm ci failed (exit ${r.status}); see the npm output above`);

@@ -2,7 +2,16 @@
 // Every step is idempotent and checks a stamp first, so a set-up machine passes through in about a second.
 // Run by scripts/bootstrap.mjs on Node ≥ 22.22 after `npm ci`.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
   cachedBindingFile,
@@ -28,7 +37,12 @@ function say(line: string): void {
 
 /** Runs a command; on failure throws with the command, its exit and the tail of its output. */
 function sh(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; hint: string }): string {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   if (r.error) throw new SetupError(`could not run ${cmd}: ${r.error.message}\n  fix: ${opts.hint}`);
   if (r.status !== 0) {
     const tail = `${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-25).join('\n');
@@ -50,12 +64,15 @@ function findPython(): string {
   for (const py of candidates) {
     const r = spawnSync(py, ['-c', 'import sys, venv; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
     if (r.status !== 0 && explicit) {
-      throw new SetupError(`${settings.python}=${py} cannot run or lacks the venv module\n  fix: point ${settings.python} at a Python 3.10–3.13 with venv, or unset it`);
+      throw new SetupError(
+        `${settings.python}=${py} cannot run or lacks the venv module\n  fix: point ${settings.python} at a Python 3.10–3.13 with venv, or unset it`,
+      );
     }
     if (r.status !== 0) continue;
     const [major, minor] = r.stdout.trim().split('.').map(Number);
     if (major === 3 && minor !== undefined && minor >= 10 && minor <= 13) return py;
-    if (explicit) throw new SetupError(`${settings.python}=${py} is Python ${r.stdout.trim()}; TensorFlow 2.21 needs 3.10–3.13`);
+    if (explicit)
+      throw new SetupError(`${settings.python}=${py} is Python ${r.stdout.trim()}; TensorFlow 2.21 needs 3.10–3.13`);
   }
   throw new SetupError(
     'no Python 3.10–3.13 with the venv module found\n  fix: install python3 and python3-venv ' +
@@ -69,15 +86,33 @@ function pythonEnv(): void {
   const stamp = join(venv, '.petal-requirements');
   if (stampOk(stamp, requirements)) return say(`python venv ok (${venv})`);
   const python = findPython();
-  say(`creating the python venv at ${venv} (TensorFlow${gpuRequested() ? ' with CUDA' : ''}, JupyterLab; a few minutes)`);
+  say(
+    `creating the python venv at ${venv} (TensorFlow${gpuRequested() ? ' with CUDA' : ''}, JupyterLab; a few minutes)`,
+  );
   // A venv cannot be moved once made, so build in place and write the stamp last: a half-made venv is redone.
   rmSync(venv, { recursive: true, force: true });
   sh(python, ['-m', 'venv', venv], { hint: 'install python3-venv (apt-get install python3-venv)' });
-  sh(venvBin('python'), ['-m', 'pip', 'install', '--quiet', '--progress-bar', 'off', '--disable-pip-version-check', '-r', pythonRequirementsFile()], {
-    hint: 'check that PyPI is reachable and that the wheels in runtime/python/ exist for this Python and platform',
-  });
+  sh(
+    venvBin('python'),
+    [
+      '-m',
+      'pip',
+      'install',
+      '--quiet',
+      '--progress-bar',
+      'off',
+      '--disable-pip-version-check',
+      '-r',
+      pythonRequirementsFile(),
+    ],
+    {
+      hint: 'check that PyPI is reachable and that the wheels in runtime/python/ exist for this Python and platform',
+    },
+  );
   if (!venvTensorflowDir() || !existsSync(join(venvTensorflowDir() ?? '', 'libtensorflow_cc.so.2'))) {
-    throw new SetupError(`the TensorFlow wheel in ${venv} has no libtensorflow_cc.so.2\n  fix: pin a Linux x86-64 tensorflow(-cpu) 2.x wheel`);
+    throw new SetupError(
+      `the TensorFlow wheel in ${venv} has no libtensorflow_cc.so.2\n  fix: pin a Linux x86-64 tensorflow(-cpu) 2.x wheel`,
+    );
   }
   writeFileSync(stamp, requirements);
   say('python venv ready');
@@ -101,7 +136,8 @@ function linkTensorflowLibraries(tfDir: string): void {
 function nativeBinding(): void {
   const tfDir = venvTensorflowDir();
   if (!tfDir) throw new SetupError(`no TensorFlow in ${venvDir()}\n  fix: run npm run setup again`);
-  const tfjsVersion = (JSON.parse(readFileSync(join(tfjsNodeDir(), 'package.json'), 'utf8')) as { version: string }).version;
+  const tfjsVersion = (JSON.parse(readFileSync(join(tfjsNodeDir(), 'package.json'), 'utf8')) as { version: string })
+    .version;
   const binding = tfjsBindingFile();
   const stamp = `${binding}.petal-venv`;
   if (stampOk(stamp, tfDir) && existsSync(join(tfjsNodeDir(), 'deps', 'lib', 'libtensorflow.so'))) {
@@ -112,19 +148,35 @@ function nativeBinding(): void {
   if (!existsSync(cached)) {
     say(`building tfjs-node ${tfjsVersion}'s native binding against ${tfDir} (about a minute)`);
     for (const tool of ['make', 'g++']) {
-      if (!has(tool)) throw new SetupError(`${tool} not found; it is needed to build the binding\n  fix: apt-get install build-essential`);
+      if (!has(tool))
+        throw new SetupError(
+          `${tool} not found; it is needed to build the binding\n  fix: apt-get install build-essential`,
+        );
     }
     // The binding uses N-API only: the running Node's headers serve every Node version.
     const nodeDir = dirname(dirname(process.execPath));
     if (!existsSync(join(nodeDir, 'include', 'node', 'node_api.h'))) {
-      throw new SetupError(`no Node headers under ${nodeDir}/include/node\n  fix: run setup through npm so the project's Node 24 is used`);
+      throw new SetupError(
+        `no Node headers under ${nodeDir}/include/node\n  fix: run setup through npm so the project's Node 24 is used`,
+      );
     }
     const gyp = join(dirname(tfjsNodeDir()), '..', 'node-gyp', 'bin', 'node-gyp.js');
-    sh(process.execPath, [gyp, 'rebuild', `--nodedir=${nodeDir}`, '--module_name=tfjs_binding', '--module_path=lib/napi-v8', '--napi_build_version=8'], {
-      cwd: tfjsNodeDir(),
-      env: { ...process.env, npm_config_nodedir: nodeDir },
-      hint: 'the compiler output above names the cause; a missing header means the venv TensorFlow wheel is incomplete',
-    });
+    sh(
+      process.execPath,
+      [
+        gyp,
+        'rebuild',
+        `--nodedir=${nodeDir}`,
+        '--module_name=tfjs_binding',
+        '--module_path=lib/napi-v8',
+        '--napi_build_version=8',
+      ],
+      {
+        cwd: tfjsNodeDir(),
+        env: { ...process.env, npm_config_nodedir: nodeDir },
+        hint: 'the compiler output above names the cause; a missing header means the venv TensorFlow wheel is incomplete',
+      },
+    );
     mkdirSync(dirname(cached), { recursive: true });
     copyFileSync(join(tfjsNodeDir(), 'build', 'Release', 'tfjs_binding.node'), `${cached}.tmp`);
     renameSync(`${cached}.tmp`, cached);
@@ -132,10 +184,18 @@ function nativeBinding(): void {
   mkdirSync(dirname(binding), { recursive: true });
   copyFileSync(cached, binding);
   // Prove it: load it in a fresh process, exactly as Petal will.
-  sh(process.execPath, ['--input-type=module', '-e', "const {loadTf}=await import('@petal/runtime/tf'); const tf=loadTf(); if (tf.getBackend()!=='tensorflow') process.exit(3);"], {
-    cwd: join(tfjsNodeDir(), '..', '..', '..'),
-    hint: 'the error above names the missing piece',
-  });
+  sh(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      "const {loadTf}=await import('@petal/runtime/tf'); const tf=loadTf(); if (tf.getBackend()!=='tensorflow') process.exit(3);",
+    ],
+    {
+      cwd: join(tfjsNodeDir(), '..', '..', '..'),
+      hint: 'the error above names the missing piece',
+    },
+  );
   writeFileSync(stamp, tfDir);
   say('native TensorFlow binding ready');
 }
@@ -145,11 +205,14 @@ function kafkaJars(): void {
   const pom = readFileSync(kafkaPom, 'utf8');
   const stamp = join(dirname(libs), '.petal-pom');
   if (stampOk(stamp, pom) && existsSync(libs)) return say(`kafka jars ok (${libs})`);
-  if (!has('mvn')) throw new SetupError('mvn not found; it resolves the Kafka jars from Maven Central\n  fix: apt-get install maven');
+  if (!has('mvn'))
+    throw new SetupError('mvn not found; it resolves the Kafka jars from Maven Central\n  fix: apt-get install maven');
   const java = spawnSync(javaBinary(), ['-version'], { encoding: 'utf8' });
   const javaMajor = Number(/version "(\d+)/.exec(java.stderr ?? '')?.[1] ?? 0);
   if (javaMajor < 17) {
-    throw new SetupError(`Kafka 4 needs Java ≥ 17; ${javaBinary()} is ${java.error ? 'missing' : `Java ${javaMajor}`}\n  fix: apt-get install openjdk-17-jre-headless, or set ${settings.java}`);
+    throw new SetupError(
+      `Kafka 4 needs Java ≥ 17; ${javaBinary()} is ${java.error ? 'missing' : `Java ${javaMajor}`}\n  fix: apt-get install openjdk-17-jre-headless, or set ${settings.java}`,
+    );
   }
   say('resolving the Kafka broker jars from Maven Central');
   const tmp = `${libs}.tmp`;

@@ -75,13 +75,20 @@ function parseOptions(argv: string[]): StartOptions {
     // Node's message names the bad flag; the usage lists the valid ones.
     throw new StartError(`${(err as Error).message.split('\n')[0]}\n\n${USAGE}`, 2);
   }
-  return { port: values.port === undefined ? undefined : parsePort(values.port), openBrowser: !values['no-browser'] && hasDisplay(), help: values.help };
+  return {
+    port: values.port === undefined ? undefined : parsePort(values.port),
+    openBrowser: !values['no-browser'] && hasDisplay(),
+    help: values.help,
+  };
 }
 
 function parsePort(text: string): number {
   const port = Number(text);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new StartError(`--port must be an integer from 1 to 65535, not "${text}"\n  fix: pass a free port, or leave --port out to pick one`, 2);
+    throw new StartError(
+      `--port must be an integer from 1 to 65535, not "${text}"\n  fix: pass a free port, or leave --port out to pick one`,
+      2,
+    );
   }
   return port;
 }
@@ -101,7 +108,9 @@ function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, HOST, () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -112,7 +121,9 @@ async function ensurePortFree(port: number): Promise<void> {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE'
-          ? new StartError(`--port ${port}: ${HOST}:${port} is already in use\n  fix: pass another --port, or leave it out to pick a free one`)
+          ? new StartError(
+              `--port ${port}: ${HOST}:${port} is already in use\n  fix: pass another --port, or leave it out to pick a free one`,
+            )
           : err,
       ),
     );
@@ -242,18 +253,25 @@ interface Lab {
 
 function spawnLab(port: number, openBrowser: boolean, env: NodeJS.ProcessEnv): Lab {
   const jupyter = venvBin('jupyter');
-  if (!existsSync(jupyter)) throw new StartError(`${jupyter} is missing\n  fix: run \`npm run setup\` (it builds the venv with JupyterLab)`);
+  if (!existsSync(jupyter))
+    throw new StartError(`${jupyter} is missing\n  fix: run \`npm run setup\` (it builds the venv with JupyterLab)`);
   // Its own process group: a terminal's Ctrl-C reaches only us, and we stop JupyterLab in order (kernels first).
   // stdin is not a terminal, so JupyterLab does not stop to ask "Shutdown this Jupyter server (y/[n])?".
-  const child = spawn(venvBin('python'), ['-c', WITH_PARENT_DEATH_SIGNAL, String(process.pid), jupyter, ...labArgs(port, openBrowser)], {
-    cwd: notebooksDir,
-    env,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    detached: true,
-  });
+  const child = spawn(
+    venvBin('python'),
+    ['-c', WITH_PARENT_DEATH_SIGNAL, String(process.pid), jupyter, ...labArgs(port, openBrowser)],
+    {
+      cwd: notebooksDir,
+      env,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      detached: true,
+    },
+  );
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
-    child.once('error', (err) => reject(new StartError(`could not run ${jupyter}: ${err.message}\n  fix: run \`npm run setup\``)));
+    child.once('error', (err) =>
+      reject(new StartError(`could not run ${jupyter}: ${err.message}\n  fix: run \`npm run setup\``)),
+    );
   });
   return { child, exited };
 }
@@ -282,7 +300,10 @@ async function pollStatus(baseUrl: string, token: string, cancel: AbortSignal): 
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new StartError(`JupyterLab did not answer on ${baseUrl} within ${LAB_READY_TIMEOUT_MS / 1000} s; its log is above`);
+    if (Date.now() > deadline)
+      throw new StartError(
+        `JupyterLab did not answer on ${baseUrl} within ${LAB_READY_TIMEOUT_MS / 1000} s; its log is above`,
+      );
     await sleep(250);
   }
 }
@@ -389,7 +410,13 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-async function runLab(port: number, options: StartOptions, kafka: KafkaSession, stopper: Stopper, session: string): Promise<number> {
+async function runLab(
+  port: number,
+  options: StartOptions,
+  kafka: KafkaSession,
+  stopper: Stopper,
+  session: string,
+): Promise<number> {
   if (stopper.requested) return 0;
   // A user's own JUPYTER_TOKEN is honoured; an empty one would switch authentication off, so it is replaced.
   const token = process.env.JUPYTER_TOKEN || randomBytes(24).toString('hex');

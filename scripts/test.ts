@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const CHROMIUM = process.env.PETAL_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM = process.env.PETAL_CHROMIUM ?? '/usr/bin/chromium';
 
 function run(cmd: string, args: string[]): number {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
@@ -17,12 +17,17 @@ function run(cmd: string, args: string[]): number {
 function ensureChromium(): void {
   if (existsSync(CHROMIUM)) return;
   if (process.getuid?.() !== 0) {
-    process.stderr.write(`petal test: ${CHROMIUM} is missing; install it with \`sudo apt-get install chromium\` or set PETAL_CHROMIUM\n`);
+    process.stderr.write(
+      `petal test: ${CHROMIUM} is missing; install it with \`sudo apt-get install chromium\` or set PETAL_CHROMIUM\n`,
+    );
     process.exit(1);
   }
   process.stderr.write('petal test: installing Debian chromium for the browser tests\n');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', 'chromium']]) {
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', '--no-install-recommends', 'chromium'],
+  ]) {
     const r = spawnSync('apt-get', args, { stdio: 'inherit', env });
     if (r.status !== 0) {
       process.stderr.write(`petal test: apt-get ${args.join(' ')} failed; install chromium by hand\n`);
@@ -32,11 +37,25 @@ function ensureChromium(): void {
 }
 
 ensureChromium();
-const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-if (run(process.execPath, [tsc, '-b']) !== 0) {
-  process.stderr.write('petal test: type errors (above); fix them first\n');
-  process.exit(1);
+// Static checks first: they take seconds and name the line, where a failing end-to-end test takes minutes.
+const bin = (pkg: string, path: string): string => join(root, 'node_modules', pkg, path);
+const checks: [string, string[]][] = [
+  ['type errors', [bin('typescript', 'bin/tsc'), '-b']],
+  ['lint errors', [bin('eslint', 'bin/eslint.js'), '.']],
+  [
+    'unformatted files (run `npm run format`)',
+    [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level=warn', '.'],
+  ],
+];
+for (const [what, args] of checks) {
+  if (run(process.execPath, args) !== 0) {
+    process.stderr.write(`petal test: ${what} (above); fix them first\n`);
+    process.exit(1);
+  }
 }
 const files = process.argv.slice(2);
-const patterns = files.length > 0 ? files : ['runtime/src/**/*.test.ts', 'kernel/src/**/*.test.ts', 'labextension/src/**/*.test.ts', 'test/**/*.test.ts'];
+const patterns =
+  files.length > 0
+    ? files
+    : ['runtime/src/**/*.test.ts', 'kernel/src/**/*.test.ts', 'labextension/src/**/*.test.ts', 'test/**/*.test.ts'];
 process.exit(run(process.execPath, ['--test', '--test-reporter=spec', '--test-timeout=600000', ...patterns]));

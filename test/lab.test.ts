@@ -23,7 +23,9 @@ function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -89,7 +91,12 @@ class StartProcess {
 
   constructor(args: string[], env: NodeJS.ProcessEnv) {
     // A process group of its own, as a shell gives a foreground job, so Ctrl-C can be sent the way a terminal does.
-    this.child = spawn(process.execPath, [join(root, 'scripts', 'start.ts'), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = spawn(process.execPath, [join(root, 'scripts', 'start.ts'), ...args], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -118,9 +125,12 @@ class StartProcess {
       const match = pattern.exec(this.stdout);
       if (match) return match;
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        assert.fail(`start.ts exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${pattern}\n${this.log()}`);
+        assert.fail(
+          `start.ts exited (${this.child.exitCode ?? this.child.signalCode}) before printing ${pattern}\n${this.log()}`,
+        );
       }
-      if (Date.now() > deadline) assert.fail(`start.ts printed no ${pattern} within ${deadlineMs / 1000} s\n${this.log()}`);
+      if (Date.now() > deadline)
+        assert.fail(`start.ts printed no ${pattern} within ${deadlineMs / 1000} s\n${this.log()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -153,13 +163,23 @@ interface Output {
  * the reply and the text outputs. Values may arrive as execute_result, display_data or stream: stock tslab
  * prints the last expression on stdout, Petal's handler answers with execute_result.
  */
-async function execute(channelsUrl: string, code: string, deadlineMs: number): Promise<{ status: string; outputs: Output[] }> {
+async function execute(
+  channelsUrl: string,
+  code: string,
+  deadlineMs: number,
+): Promise<{ status: string; outputs: Output[] }> {
   const msgId = randomUUID();
   const session = randomUUID();
   const ws = new WebSocket(`${channelsUrl}&session_id=${session}`);
   try {
     return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no execute_reply and idle status within ${deadlineMs / 1000} s for ${JSON.stringify(code)}`)), deadlineMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`no execute_reply and idle status within ${deadlineMs / 1000} s for ${JSON.stringify(code)}`),
+          ),
+        deadlineMs,
+      );
       timer.unref(); // a failed run must not keep the test process alive until the deadline
       const outputs: Output[] = [];
       let status: string | undefined;
@@ -171,10 +191,26 @@ async function execute(channelsUrl: string, code: string, deadlineMs: number): P
       };
       const where = channelsUrl.replace(/token=\w+/, 'token=…');
       ws.addEventListener('error', () => reject(new Error(`websocket error on ${where}`)));
-      ws.addEventListener('close', (event) => reject(new Error(`websocket ${where} closed (${event.code}) before the reply`)));
+      ws.addEventListener('close', (event) =>
+        reject(new Error(`websocket ${where} closed (${event.code}) before the reply`)),
+      );
       ws.addEventListener('open', () => {
-        const header = { msg_id: msgId, msg_type: 'execute_request', session, username: 'test', version: '5.3', date: new Date().toISOString() };
-        const content = { code, silent: false, store_history: true, user_expressions: {}, allow_stdin: false, stop_on_error: true };
+        const header = {
+          msg_id: msgId,
+          msg_type: 'execute_request',
+          session,
+          username: 'test',
+          version: '5.3',
+          date: new Date().toISOString(),
+        };
+        const content = {
+          code,
+          silent: false,
+          store_history: true,
+          user_expressions: {},
+          allow_stdin: false,
+          stop_on_error: true,
+        };
         ws.send(JSON.stringify({ header, parent_header: {}, metadata: {}, content, channel: 'shell', buffers: [] }));
       });
       ws.addEventListener('message', (event) => {
@@ -184,14 +220,22 @@ async function execute(channelsUrl: string, code: string, deadlineMs: number): P
           channel: string;
           header: { msg_type: string };
           parent_header: { msg_id?: string };
-          content: { status?: string; execution_state?: string; text?: string; data?: Record<string, unknown>; ename?: string; evalue?: string };
+          content: {
+            status?: string;
+            execution_state?: string;
+            text?: string;
+            data?: Record<string, unknown>;
+            ename?: string;
+            evalue?: string;
+          };
         };
         if (msg.parent_header.msg_id !== msgId) return;
         const type = msg.header.msg_type;
         if (type === 'execute_reply') status = msg.content.status;
         else if (type === 'status') idle = msg.content.execution_state === 'idle';
         else if (type === 'stream') outputs.push({ msgType: type, text: msg.content.text ?? '' });
-        else if (type === 'execute_result' || type === 'display_data') outputs.push({ msgType: type, text: String(msg.content.data?.['text/plain'] ?? '') });
+        else if (type === 'execute_result' || type === 'display_data')
+          outputs.push({ msgType: type, text: String(msg.content.data?.['text/plain'] ?? '') });
         else if (type === 'error') outputs.push({ msgType: type, text: `${msg.content.ename}: ${msg.content.evalue}` });
         finish();
       });
@@ -201,7 +245,11 @@ async function execute(channelsUrl: string, code: string, deadlineMs: number): P
   }
 }
 
-const outputText = (outputs: Output[]): string => outputs.map((o) => o.text).join('').trim();
+const outputText = (outputs: Output[]): string =>
+  outputs
+    .map((o) => o.text)
+    .join('')
+    .trim();
 
 /** A session of `npm start` in a throwaway state dir, ready: what it printed, and the port it serves on. */
 interface Session {
@@ -222,7 +270,10 @@ function cleanups(t: TestContext): Defer {
   const stack: (() => unknown)[] = [];
   t.after(async () => {
     const errors: unknown[] = [];
-    for (const cleanup of stack.reverse()) await Promise.resolve().then(cleanup).catch((err: unknown) => errors.push(err));
+    for (const cleanup of stack.reverse())
+      await Promise.resolve()
+        .then(cleanup)
+        .catch((err: unknown) => errors.push(err));
     if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
   });
   return (cleanup) => stack.push(cleanup);
@@ -246,7 +297,10 @@ async function startSession(defer: Defer, tmp: string): Promise<Session> {
     JUPYTER_TOKEN: '',
   });
   defer(() => start.kill());
-  const [, labUrl = '', token = ''] = await start.waitFor(/JupyterLab\s+(http:\/\/127\.0\.0\.1:\d+\/lab\?token=(\w+))/, 180_000);
+  const [, labUrl = '', token = ''] = await start.waitFor(
+    /JupyterLab\s+(http:\/\/127\.0\.0\.1:\d+\/lab\?token=(\w+))/,
+    180_000,
+  );
   const [, bootstrap = ''] = await start.waitFor(/Kafka\s+(127\.0\.0\.1:\d+)/, 1000);
   return { start, port, labUrl, token, bootstrap };
 }
@@ -256,7 +310,10 @@ async function startSession(defer: Defer, tmp: string): Promise<Session> {
  * supervisor included) or with `kill PID` (SIGTERM to start.ts alone); returns the exit status and the processes
  * it had started that still run.
  */
-async function stop(start: StartProcess, how: 'ctrl-c' | 'SIGTERM'): Promise<{ exit: { code: number | null; signal: NodeJS.Signals | null }; left: string[] }> {
+async function stop(
+  start: StartProcess,
+  how: 'ctrl-c' | 'SIGTERM',
+): Promise<{ exit: { code: number | null; signal: NodeJS.Signals | null }; left: string[] }> {
   const before = start.tree();
   if (how === 'ctrl-c') start.interrupt();
   else start.child.kill('SIGTERM');
@@ -280,41 +337,68 @@ test('npm start serves JupyterLab with the Petal kernel and Kafka, and Ctrl-C st
   await t.test(`lists the "${DISPLAY_NAME}" kernelspec, running on Node ≥ 22.22`, async () => {
     const res = await fetch(`${base}/api/kernelspecs`, { headers: auth });
     assert.equal(res.status, 200);
-    const body = (await res.json()) as { kernelspecs: Record<string, { spec: { display_name: string; argv: string[] } }> };
+    const body = (await res.json()) as {
+      kernelspecs: Record<string, { spec: { display_name: string; argv: string[] } }>;
+    };
     const specs = Object.values(body.kernelspecs);
     const petal = specs.find((k) => k.spec.display_name === DISPLAY_NAME);
     assert.ok(petal, `no "${DISPLAY_NAME}" among ${specs.map((k) => k.spec.display_name).join(', ')}`);
     const node = petal.spec.argv[0] ?? '';
     const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
     const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
-    assert.ok(major > 22 || (major === 22 && minor >= 22), `the kernel runs on ${node} ${version || '(does not run)'}; Petal needs ≥ 22.22`);
+    assert.ok(
+      major > 22 || (major === 22 && minor >= 22),
+      `the kernel runs on ${node} ${version || '(does not run)'}; Petal needs ≥ 22.22`,
+    );
   });
 
-  await t.test('runs TypeScript in a Petal kernel started through the server, with the broker in its environment', async () => {
-    const res = await fetch(`${base}/api/kernels`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'petal' }) });
-    assert.equal(res.status, 201, await res.clone().text());
-    const { id } = (await res.json()) as { id: string };
-    const ws = `ws://127.0.0.1:${port}/api/kernels/${id}/channels?token=${token}`;
+  await t.test(
+    'runs TypeScript in a Petal kernel started through the server, with the broker in its environment',
+    async () => {
+      const res = await fetch(`${base}/api/kernels`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'petal' }),
+      });
+      assert.equal(res.status, 201, await res.clone().text());
+      const { id } = (await res.json()) as { id: string };
+      const ws = `ws://127.0.0.1:${port}/api/kernels/${id}/channels?token=${token}`;
 
-    const sum = await execute(ws, 'const x: number = 1 + 1; x', 60_000);
-    assert.equal(sum.status, 'ok', JSON.stringify(sum.outputs));
-    assert.equal(outputText(sum.outputs), '2', JSON.stringify(sum.outputs));
+      const sum = await execute(ws, 'const x: number = 1 + 1; x', 60_000);
+      assert.equal(sum.status, 'ok', JSON.stringify(sum.outputs));
+      assert.equal(outputText(sum.outputs), '2', JSON.stringify(sum.outputs));
 
-    const env = await execute(ws, "[process.env.PETAL_KAFKA_BOOTSTRAP, process.env.PETAL_KAFKA_CREDENTIALS].join(' ')", 30_000);
-    assert.equal(env.status, 'ok', JSON.stringify(env.outputs));
-    const [seenBootstrap, credentials = ''] = outputText(env.outputs).replace(/^'|'$/g, '').split(' ');
-    assert.equal(seenBootstrap, bootstrap, 'the kernel gets the broker start.ts printed');
-    assert.ok(existsSync(credentials), `PETAL_KAFKA_CREDENTIALS names a file (${credentials})`);
-    assert.equal(statSync(credentials).mode & 0o077, 0, `${credentials} is readable by its owner only`);
-    const sasl = JSON.parse(readFileSync(credentials, 'utf8')) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(sasl).sort(), ['mechanism', 'password', 'username'], 'the credentials file has the broker credentials format');
-  });
+      const env = await execute(
+        ws,
+        "[process.env.PETAL_KAFKA_BOOTSTRAP, process.env.PETAL_KAFKA_CREDENTIALS].join(' ')",
+        30_000,
+      );
+      assert.equal(env.status, 'ok', JSON.stringify(env.outputs));
+      const [seenBootstrap, credentials = ''] = outputText(env.outputs).replace(/^'|'$/g, '').split(' ');
+      assert.equal(seenBootstrap, bootstrap, 'the kernel gets the broker start.ts printed');
+      assert.ok(existsSync(credentials), `PETAL_KAFKA_CREDENTIALS names a file (${credentials})`);
+      assert.equal(statSync(credentials).mode & 0o077, 0, `${credentials} is readable by its owner only`);
+      const sasl = JSON.parse(readFileSync(credentials, 'utf8')) as Record<string, unknown>;
+      assert.deepEqual(
+        Object.keys(sasl).sort(),
+        ['mechanism', 'password', 'username'],
+        'the credentials file has the broker credentials format',
+      );
+    },
+  );
 
   await t.test(`shows a "${DISPLAY_NAME}" card in the JupyterLab launcher`, async () => {
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -330,9 +414,18 @@ test('npm start serves JupyterLab with the Petal kernel and Kafka, and Ctrl-C st
 
   await t.test('Ctrl-C stops JupyterLab, its kernels and the broker, and exits 0', async () => {
     const tree = start.tree().map((pid) => commandLine(pid));
-    assert.ok(tree.some((cmd) => cmd.includes('kernel/src/main.ts')), `a kernel runs under start.ts:\n${tree.join('\n')}`);
-    assert.ok(tree.some((cmd) => cmd.includes('jupyter')), `JupyterLab runs under start.ts:\n${tree.join('\n')}`);
-    assert.ok(tree.some((cmd) => cmd.includes('kafka.Kafka')), `the broker runs under start.ts:\n${tree.join('\n')}`);
+    assert.ok(
+      tree.some((cmd) => cmd.includes('kernel/src/main.ts')),
+      `a kernel runs under start.ts:\n${tree.join('\n')}`,
+    );
+    assert.ok(
+      tree.some((cmd) => cmd.includes('jupyter')),
+      `JupyterLab runs under start.ts:\n${tree.join('\n')}`,
+    );
+    assert.ok(
+      tree.some((cmd) => cmd.includes('kafka.Kafka')),
+      `the broker runs under start.ts:\n${tree.join('\n')}`,
+    );
 
     const { exit, left } = await stop(start, 'ctrl-c');
     assert.deepEqual(exit, { code: 0, signal: null }, start.log());
@@ -348,11 +441,15 @@ test('npm start reuses the broker `petal kafka up` left running, and SIGTERM lea
   const defer = cleanups(t);
   const tmp = tempDir(defer);
   const env = { ...process.env, PETAL_STATE_DIR: join(tmp, 'state') };
-  const petal = (...args: string[]) => spawnSync(process.execPath, [join(root, 'runtime', 'src', 'bin', 'petal.ts'), ...args], { env, encoding: 'utf8' });
+  const petal = (...args: string[]) =>
+    spawnSync(process.execPath, [join(root, 'runtime', 'src', 'bin', 'petal.ts'), ...args], { env, encoding: 'utf8' });
   defer(() => petal('kafka', 'down'));
   const up = petal('kafka', 'up');
   assert.equal(up.status, 0, `petal kafka up failed:\n${up.stdout}\n${up.stderr}`);
-  const record = JSON.parse(readFileSync(join(tmp, 'state', 'kafka', 'broker.json'), 'utf8')) as { bootstrap: string; pid: number };
+  const record = JSON.parse(readFileSync(join(tmp, 'state', 'kafka', 'broker.json'), 'utf8')) as {
+    bootstrap: string;
+    pid: number;
+  };
 
   const { start, bootstrap } = await startSession(defer, tmp);
   assert.equal(bootstrap, record.bootstrap, 'start.ts serves the running broker instead of starting one');

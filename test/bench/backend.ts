@@ -24,7 +24,15 @@ import { fileURLToPath } from 'node:url';
 import { loadTf } from '@petal/runtime/tf';
 import type { Tf } from '@petal/runtime/tf';
 import { venvBin } from '@petal/runtime/locations';
-import type { KernelConfig, NamedTensorMap, Scalar, Sequential, Tensor, TensorInfo, Variable } from '@tensorflow/tfjs-node';
+import type {
+  KernelConfig,
+  NamedTensorMap,
+  Scalar,
+  Sequential,
+  Tensor,
+  TensorInfo,
+  Variable,
+} from '@tensorflow/tfjs-node';
 import { boolArg, collectGarbage, intArg, median, num, printBench, round } from './bench-util.ts';
 
 const args = process.argv.slice(2);
@@ -98,8 +106,12 @@ class KerasReference {
       this.#failure ??= err;
       for (const w of this.#waiting.splice(0)) w.reject(this.#failure);
     };
-    this.#child.on('exit', (code, signal) => fail(new Error(`backend_keras.py exited (${signal ?? code}); its stderr ends:\n${this.#stderr}`)));
-    this.#child.on('error', (err) => fail(new Error(`could not run ${venvBin('python')} backend_keras.py: ${err.message}`, { cause: err })));
+    this.#child.on('exit', (code, signal) =>
+      fail(new Error(`backend_keras.py exited (${signal ?? code}); its stderr ends:\n${this.#stderr}`)),
+    );
+    this.#child.on('error', (err) =>
+      fail(new Error(`could not run ${venvBin('python')} backend_keras.py: ${err.message}`, { cause: err })),
+    );
   }
 
   /** The first line the child prints, once TensorFlow has loaded. */
@@ -108,7 +120,14 @@ class KerasReference {
   }
 
   setup(model: string, batch: number): Promise<KerasSetup> {
-    return this.#ask({ cmd: 'setup', model, batch, steps: STEPS, warmup: WARMUP, seed: 1 }) as Promise<unknown> as Promise<KerasSetup>;
+    return this.#ask({
+      cmd: 'setup',
+      model,
+      batch,
+      steps: STEPS,
+      warmup: WARMUP,
+      seed: 1,
+    }) as Promise<unknown> as Promise<KerasSetup>;
   }
 
   run(model: string): Promise<KerasRun> {
@@ -244,7 +263,8 @@ const native = tf.backend() as unknown as NativeBackend;
 const B = native.binding;
 const floatType = (name: string): OpAttr => ({ name, type: B.TF_ATTR_TYPE, value: B.TF_FLOAT });
 const flag = (name: string, value: boolean): OpAttr => ({ name, type: B.TF_ATTR_BOOL, value });
-const exec0 = (op: string, attrs: OpAttr[], inputs: TensorInfo[]): void => void B.executeOp(op, attrs, native.getInputTensorIds(inputs), 0);
+const exec0 = (op: string, attrs: OpAttr[], inputs: TensorInfo[]): void =>
+  void B.executeOp(op, attrs, native.getInputTensorIds(inputs), 0);
 
 const stockStep = tf.getKernel('Step', 'tensorflow');
 if (!stockStep) throw new Error('tfjs-node registers no Step kernel; this benchmark expects tfjs-node 4.x');
@@ -257,7 +277,9 @@ const fastStep: KernelConfig = {
   kernelFunc: (kernelArgs) => {
     const x = kernelArgs.inputs.x as TensorInfo;
     if (kernelArgs.attrs?.alpha !== 0 || x.dtype !== 'float32') return stockStep.kernelFunc(kernelArgs);
-    return tf.tidy(() => native.executeSingleOutput('Sign', [floatType('T')], [native.executeSingleOutput('Relu', [floatType('T')], [x])]));
+    return tf.tidy(() =>
+      native.executeSingleOutput('Sign', [floatType('T')], [native.executeSingleOutput('Relu', [floatType('T')], [x])]),
+    );
   },
 };
 
@@ -308,9 +330,11 @@ class NativeAdam {
         const g = grads[variable.name];
         if (!g) return;
         exec0('AssignVariableOp', [floatType('dtype')], [h.w, variable]);
-        exec0('ResourceApplyAdam', [floatType('T'), flag('use_locking', false), flag('use_nesterov', false)], [
-          h.w, h.m, h.v, beta1Power, beta2Power, this.#lr, this.#beta1, this.#beta2, this.#epsilon, g,
-        ]);
+        exec0(
+          'ResourceApplyAdam',
+          [floatType('T'), flag('use_locking', false), flag('use_nesterov', false)],
+          [h.w, h.m, h.v, beta1Power, beta2Power, this.#lr, this.#beta1, this.#beta2, this.#epsilon, g],
+        );
         variable.assign(native.executeSingleOutput('ReadVariableOp', [floatType('dtype')], [h.w]));
       });
     });
@@ -356,7 +380,11 @@ function checkPrototype(): void {
   }
   // Three Adam steps on a small variable against Keras 3's update rule computed in doubles.
   const w0 = [0.5, -0.3, 0.1, 2];
-  const gs = [[0.1, -0.2, 0.3, 1e-4], [-0.05, 0.4, 0.0, 1e-4], [0.2, 0.1, -0.3, -1e-4]];
+  const gs = [
+    [0.1, -0.2, 0.3, 1e-4],
+    [-0.05, 0.4, 0.0, 1e-4],
+    [0.2, 0.1, -0.3, -1e-4],
+  ];
   const variable = tf.variable(tf.tensor1d(w0), true, `${resourcePrefix}check`);
   const opt = new NativeAdam([variable]);
   const w = [...w0];
@@ -376,7 +404,8 @@ function checkPrototype(): void {
   opt.dispose();
   variable.dispose();
   w.forEach((expected, i) => {
-    if (Math.abs(got[i]! - expected) > 1e-6) throw new Error(`ResourceApplyAdam gave ${got[i]} for w[${i}], Keras' rule ${expected}`);
+    if (Math.abs(got[i]! - expected) > 1e-6)
+      throw new Error(`ResourceApplyAdam gave ${got[i]} for w[${i}], Keras' rule ${expected}`);
   });
 }
 
@@ -407,7 +436,13 @@ async function createWays(spec: ModelSpec, data: Data): Promise<Way[]> {
     const [wx, wy] = tf.tidy(() => [data.x.slice(0, n), data.y.slice(0, n)]);
     await fit(wx!, wy!);
     tf.dispose([wx!, wy!]);
-    ways.push({ key: 'fit', label: 'model.fit', stock: true, run: () => fit(data.x, data.y), dispose: () => model.dispose() });
+    ways.push({
+      key: 'fit',
+      label: 'model.fit',
+      stock: true,
+      run: () => fit(data.x, data.y),
+      dispose: () => model.dispose(),
+    });
   }
 
   {
@@ -422,12 +457,26 @@ async function createWays(spec: ModelSpec, data: Data): Promise<Way[]> {
       return loss;
     };
     await steps(WARMUP);
-    ways.push({ key: 'trainOnBatch', label: 'model.trainOnBatch (awaits the loss each step)', stock: true, run: () => steps(STEPS), dispose: () => model.dispose() });
+    ways.push({
+      key: 'trainOnBatch',
+      label: 'model.trainOnBatch (awaits the loss each step)',
+      stock: true,
+      run: () => steps(STEPS),
+      dispose: () => model.dispose(),
+    });
   }
 
   // Custom steps return the loss tensor and sync only once, after the last step: eager ops run synchronously on
   // the calling thread, so a per-step dataSync would add a copy, not change what is measured.
-  const customWay = (key: string, label: string, stock: boolean, step: (i: number) => Scalar, before?: () => void, after?: () => void, dispose?: () => void): Way => {
+  const customWay = (
+    key: string,
+    label: string,
+    stock: boolean,
+    step: (i: number) => Scalar,
+    before?: () => void,
+    after?: () => void,
+    dispose?: () => void,
+  ): Way => {
     const steps = (count: number): number => {
       before?.();
       try {
@@ -501,7 +550,8 @@ async function profile(spec: ModelSpec, data: Data): Promise<void> {
   const model = spec.build();
   const vars = trainableVariables(model);
   const optimizer = adam();
-  const step = (): void => tf.tidy(() => void optimizer.minimize(() => lossOf(model, data.xb[0]!, data.yb[0]!), false, vars));
+  const step = (): void =>
+    tf.tidy(() => void optimizer.minimize(() => lossOf(model, data.xb[0]!, data.yb[0]!), false, vars));
   for (let i = 0; i < 3; i++) step();
   const reps = 3;
   const byKernel = new Map<string, { count: number; ms: number }>();
@@ -519,13 +569,17 @@ async function profile(spec: ModelSpec, data: Data): Promise<void> {
     }
   }
   const wall = (performance.now() - t0) / reps;
-  console.log(`profile ${spec.key}: stock custom step ${num(wall, 0, 1)} ms (profiled), ${kernels / reps} kernel calls per step; top kernels (composite kernels include the kernels they call):`);
+  console.log(
+    `profile ${spec.key}: stock custom step ${num(wall, 0, 1)} ms (profiled), ${kernels / reps} kernel calls per step; top kernels (composite kernels include the kernels they call):`,
+  );
   for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) {
     console.log(`  ${name.padEnd(24)} x${num(e.count / reps, 4)}  ${num(e.ms / reps, 7, 2)} ms`);
   }
   if (spec.key === 'mlp') {
     // What a worker pays to ship gradients to parameter servers: copying them out of TensorFlow.
-    const grads = tf.tidy(() => Object.values(tf.variableGrads(() => lossOf(model, data.xb[0]!, data.yb[0]!), vars).grads));
+    const grads = tf.tidy(() =>
+      Object.values(tf.variableGrads(() => lossOf(model, data.xb[0]!, data.yb[0]!), vars).grads),
+    );
     const bytes = grads.reduce((a, g) => a + g.size * 4, 0);
     let best = Infinity;
     for (let r = 0; r < 5; r++) {
@@ -533,7 +587,9 @@ async function profile(spec: ModelSpec, data: Data): Promise<void> {
       await Promise.all(grads.map((g) => g.data()));
       best = Math.min(best, performance.now() - t);
     }
-    console.log(`  copying the MLP's gradients out of TensorFlow (${(bytes / 1e6).toFixed(1)} MB, await data()): ${best.toFixed(1)} ms`);
+    console.log(
+      `  copying the MLP's gradients out of TensorFlow (${(bytes / 1e6).toFixed(1)} MB, await data()): ${best.toFixed(1)} ms`,
+    );
     tf.dispose(grads);
   }
   model.dispose();
@@ -571,7 +627,10 @@ async function main(): Promise<void> {
       throw new Error(`thread settings differ: tfjs ${JSON.stringify(threads)}, keras ${JSON.stringify(hello)}`);
     }
 
-    const results = new Map<string, { spec: ModelSpec; params: number; jit: boolean; keras: Measured; ways: Map<string, Measured> }>();
+    const results = new Map<
+      string,
+      { spec: ModelSpec; params: number; jit: boolean; keras: Measured; ways: Map<string, Measured> }
+    >();
     const live: { spec: ModelSpec; data: Data; ways: Way[] }[] = [];
     for (const spec of specs) {
       progress(`${spec.key}: building models and data, ${WARMUP} warm-up steps per way`);
@@ -581,13 +640,25 @@ async function main(): Promise<void> {
       const params = spec.build();
       const paramCount = params.countParams();
       params.dispose();
-      if (paramCount !== setup.params) throw new Error(`${spec.key}: tfjs has ${paramCount} parameters, Keras ${setup.params}`);
-      const measured = new Map(ways.map((w) => [w.key, { label: w.label, stock: w.stock, rates: [] as number[], loss: Number.NaN, tensorLeak: 0 }]));
+      if (paramCount !== setup.params)
+        throw new Error(`${spec.key}: tfjs has ${paramCount} parameters, Keras ${setup.params}`);
+      const measured = new Map(
+        ways.map((w) => [
+          w.key,
+          { label: w.label, stock: w.stock, rates: [] as number[], loss: Number.NaN, tensorLeak: 0 },
+        ]),
+      );
       results.set(spec.key, {
         spec,
         params: paramCount,
         jit: setup.jitCompile,
-        keras: { label: 'model.fit (compiled tf.function graph)', stock: true, rates: [], loss: Number.NaN, tensorLeak: 0 },
+        keras: {
+          label: 'model.fit (compiled tf.function graph)',
+          stock: true,
+          rates: [],
+          loss: Number.NaN,
+          tensorLeak: 0,
+        },
         ways: measured,
       });
       live.push({ spec, data, ways });
@@ -624,22 +695,34 @@ async function main(): Promise<void> {
     }
 
     // Readable report.
-    console.log(`backend: tfjs-node ${versions.tfjsNode} (libtensorflow ${versions.libtensorflow}, node ${versions.node}) vs Keras ${versions.keras} on TensorFlow ${versions.tf} (python ${versions.python}), same venv`);
-    console.log(`threads: intra-op ${threads.intraOp}, inter-op ${threads.interOp} on both sides (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS); oneDNN: ${hello.onednn === 'default' ? 'library default (on)' : `TF_ENABLE_ONEDNN_OPTS=${hello.onednn}`} on both`);
-    console.log(`timing: ${STEPS} timed steps per round after ${WARMUP} warm-up steps, ${ROUNDS} rounds interleaved across Keras and tfjs; best round (median in brackets)`);
-    console.log('optimizer: Adam(lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7); loss: categorical cross-entropy; data: synthetic, made outside the timed region');
+    console.log(
+      `backend: tfjs-node ${versions.tfjsNode} (libtensorflow ${versions.libtensorflow}, node ${versions.node}) vs Keras ${versions.keras} on TensorFlow ${versions.tf} (python ${versions.python}), same venv`,
+    );
+    console.log(
+      `threads: intra-op ${threads.intraOp}, inter-op ${threads.interOp} on both sides (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS); oneDNN: ${hello.onednn === 'default' ? 'library default (on)' : `TF_ENABLE_ONEDNN_OPTS=${hello.onednn}`} on both`,
+    );
+    console.log(
+      `timing: ${STEPS} timed steps per round after ${WARMUP} warm-up steps, ${ROUNDS} rounds interleaved across Keras and tfjs; best round (median in brackets)`,
+    );
+    console.log(
+      'optimizer: Adam(lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-7); loss: categorical cross-entropy; data: synthetic, made outside the timed region',
+    );
     const summary: Record<string, unknown> = {};
     const ratios: Record<string, { ratio: number; way: string; withPetal: number }> = {};
     for (const [key, r] of results) {
       const kerasBest = best(r.keras);
       console.log('');
-      console.log(`${key}: ${r.spec.title}, ${r.params.toLocaleString('en-US')} params, batch ${r.spec.batch}${r.jit ? ', Keras jit_compile on' : ', Keras XLA off (jit_compile=False)'}`);
+      console.log(
+        `${key}: ${r.spec.title}, ${r.params.toLocaleString('en-US')} params, batch ${r.spec.batch}${r.jit ? ', Keras jit_compile on' : ', Keras XLA off (jit_compile=False)'}`,
+      );
       const line = (side: string, m: Measured, ratio?: number): void => {
         const bestRate = best(m);
         const ms = (r.spec.batch / bestRate) * 1000;
         const leak = m.tensorLeak > 0 ? `  LEAKS ${m.tensorLeak} tensors/run` : '';
         const ratioText = ratio === undefined ? '' : `  ratio ${ratio.toFixed(2)}`;
-        console.log(`  ${side.padEnd(5)} ${m.label.padEnd(74)} ${num(bestRate, 6)} ex/s [${num(median(m.rates), 5)}] ${num(ms, 6, 1)} ms/step  loss ${m.loss.toFixed(3)}${ratioText}${leak}`);
+        console.log(
+          `  ${side.padEnd(5)} ${m.label.padEnd(74)} ${num(bestRate, 6)} ex/s [${num(median(m.rates), 5)}] ${num(ms, 6, 1)} ms/step  loss ${m.loss.toFixed(3)}${ratioText}${leak}`,
+        );
       };
       line('keras', r.keras);
       for (const m of r.ways.values()) line('tfjs', m, best(m) / kerasBest);
@@ -652,7 +735,12 @@ async function main(): Promise<void> {
         kerasExamplesPerSec: round(kerasBest, 1),
         tfjsExamplesPerSec: round(best(stock[1]), 1),
         tfjsWay: stock[0],
-        ways: Object.fromEntries([...r.ways].map(([k, m]) => [k, { examplesPerSec: round(best(m), 1), median: round(median(m.rates), 1), stock: m.stock }])),
+        ways: Object.fromEntries(
+          [...r.ways].map(([k, m]) => [
+            k,
+            { examplesPerSec: round(best(m), 1), median: round(median(m.rates), 1), stock: m.stock },
+          ]),
+        ),
         kerasMedian: round(median(r.keras.rates), 1),
         tensorsFlat: [...r.ways.values()].every((m) => m.tensorLeak <= 0),
       };
@@ -660,8 +748,12 @@ async function main(): Promise<void> {
     const mlp = ratios.mlp!;
     const cnn = ratios.cnn!;
     console.log('');
-    console.log(`ratio (tfjs ÷ Keras examples/s, MLP) = ${mlp.ratio.toFixed(2)} using the fastest stock tfjs way, "${mlp.way}"; CNN: ${cnn.ratio.toFixed(2)} ("${cnn.way}")`);
-    console.log(`with the prototype Petal kernels (not in ratio): MLP ${mlp.withPetal.toFixed(2)}, CNN ${cnn.withPetal.toFixed(2)}`);
+    console.log(
+      `ratio (tfjs ÷ Keras examples/s, MLP) = ${mlp.ratio.toFixed(2)} using the fastest stock tfjs way, "${mlp.way}"; CNN: ${cnn.ratio.toFixed(2)} ("${cnn.way}")`,
+    );
+    console.log(
+      `with the prototype Petal kernels (not in ratio): MLP ${mlp.withPetal.toFixed(2)}, CNN ${cnn.withPetal.toFixed(2)}`,
+    );
 
     if (PROFILE) {
       console.log('');

@@ -8,7 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { findFreePort, portFree, processAlive } from '../kafka/broker-process.ts';
-import { brokerConnection, kafkaStatePaths, readBrokerRecord, startBroker, stopBrokerProcess, waitForMetadata } from '../kafka/index.ts';
+import {
+  brokerConnection,
+  kafkaStatePaths,
+  readBrokerRecord,
+  startBroker,
+  stopBrokerProcess,
+  waitForMetadata,
+} from '../kafka/index.ts';
 
 const petal = fileURLToPath(new URL('../../bin/petal.mjs', import.meta.url));
 
@@ -20,10 +27,15 @@ interface Run {
 
 function cli(stateDir: string, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [petal, 'kafka', ...args], { env: { ...process.env, PETAL_STATE_DIR: stateDir }, timeout: 150_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [petal, 'kafka', ...args],
+      { env: { ...process.env, PETAL_STATE_DIR: stateDir }, timeout: 150_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -46,11 +58,20 @@ test('petal kafka up → status → down → status, with a stale record cleaned
   t.after(async () => {
     // Whatever failed above, leave no broker behind.
     const left = readBrokerRecord(paths.recordFile);
-    if (left && processAlive(left.pid)) await stopBrokerProcess(left, 5_000).catch(() => process.kill(left.pid, 'SIGKILL'));
+    if (left && processAlive(left.pid))
+      await stopBrokerProcess(left, 5_000).catch(() => process.kill(left.pid, 'SIGKILL'));
   });
 
   mkdirSync(paths.dataDir, { recursive: true });
-  const stale = { pid: deadPid(), port: 1, controllerPort: 2, bootstrap: '127.0.0.1:1', dataDir: paths.dataDir, logFile: paths.logFile, startedAt: new Date(0).toISOString() };
+  const stale = {
+    pid: deadPid(),
+    port: 1,
+    controllerPort: 2,
+    bootstrap: '127.0.0.1:1',
+    dataDir: paths.dataDir,
+    logFile: paths.logFile,
+    startedAt: new Date(0).toISOString(),
+  };
   writeFileSync(paths.recordFile, JSON.stringify(stale));
   const before = await cli(stateDir, 'status');
   assert.equal(before.code, 3, before.stderr);
@@ -77,14 +98,18 @@ test('petal kafka up → status → down → status, with a stale record cleaned
 
   const status = await cli(stateDir, 'status');
   assert.equal(status.code, 0, status.stderr);
-  for (const part of ['kafka: up', record.bootstrap, String(record.pid), paths.dataDir, paths.logFile]) assert.ok(status.stdout.includes(part), `status lacks ${part}`);
+  for (const part of ['kafka: up', record.bootstrap, String(record.pid), paths.dataDir, paths.logFile])
+    assert.ok(status.stdout.includes(part), `status lacks ${part}`);
   const json = await cli(stateDir, 'status', '--json');
   assert.equal(json.code, 0);
   assert.deepEqual(JSON.parse(json.stdout), { state: 'up', ...record, recorded: true });
 
   const down = await cli(stateDir, 'down');
   assert.equal(down.code, 0, down.stderr);
-  assert.match(down.stdout, new RegExp(`Stopped the Kafka broker \\(pid ${record.pid}\\); ${record.bootstrap} is free`));
+  assert.match(
+    down.stdout,
+    new RegExp(`Stopped the Kafka broker \\(pid ${record.pid}\\); ${record.bootstrap} is free`),
+  );
   assert.equal(processAlive(record.pid), false);
   assert.equal(await portFree(port), true);
   assert.equal(await portFree(record.controllerPort), true);

@@ -61,10 +61,17 @@ export const kafkaCommand: Command = async (argv) => {
   return status(values.json === true);
 };
 
-function parseFlags(sub: string, flags: Record<string, Flag>, args: string[]): Record<string, string | boolean | undefined> | undefined {
+function parseFlags(
+  sub: string,
+  flags: Record<string, Flag>,
+  args: string[],
+): Record<string, string | boolean | undefined> | undefined {
   const options = Object.fromEntries(Object.entries(flags).map(([name, f]) => [name, { type: f.type }]));
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (err) {
     const valid = Object.values(flags).map((f) => f.help);
     process.stderr.write(
@@ -78,9 +85,13 @@ function integerFlag(value: string | boolean | undefined, name: string, min: num
   if (value === undefined) return undefined;
   const n = Number(value);
   if (typeof value !== 'string' || !Number.isInteger(n) || n < min || n > max) {
-    throw new PetalError('PETAL_CLI_FLAG', `--${name} must be an integer from ${min} to ${max}, not "${String(value)}"`, {
-      fix: `petal kafka up --${name} N`,
-    });
+    throw new PetalError(
+      'PETAL_CLI_FLAG',
+      `--${name} must be an integer from ${min} to ${max}, not "${String(value)}"`,
+      {
+        fix: `petal kafka up --${name} N`,
+      },
+    );
   }
   return n;
 }
@@ -108,11 +119,18 @@ function findRunning(paths: Paths, clean: boolean): { running: Running | undefin
   if (record && recordAlive(record)) return { running: { ...record, recorded: true }, stale: undefined };
   if (record && clean) removeBrokerRecord(paths.recordFile);
   const [other] = brokersOnDataDir(paths.dataDir);
-  const running = other && { ...other, bootstrap: `127.0.0.1:${other.port}`, dataDir: paths.dataDir, logFile: paths.logFile, recorded: false };
+  const running = other && {
+    ...other,
+    bootstrap: `127.0.0.1:${other.port}`,
+    dataDir: paths.dataDir,
+    logFile: paths.logFile,
+    recorded: false,
+  };
   return { running, stale: record };
 }
 
-const UNRECORDED = 'not started by `petal kafka up`: it belongs to another Petal process (`npm start`) or to an interrupted `up`';
+const UNRECORDED =
+  'not started by `petal kafka up`: it belongs to another Petal process (`npm start`) or to an interrupted `up`';
 
 async function up(values: Record<string, string | boolean | undefined>): Promise<number> {
   const port = integerFlag(values.port, 'port', 0, 65535);
@@ -123,7 +141,8 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
     process.stdout.write(`Kafka is already running at ${running.bootstrap} (pid ${running.pid})\n${details(running)}`);
     return 0;
   }
-  if (stale) process.stderr.write(`petal kafka: removed the record of broker pid ${stale.pid}, which is no longer running\n`);
+  if (stale)
+    process.stderr.write(`petal kafka: removed the record of broker pid ${stale.pid}, which is no longer running\n`);
   process.stderr.write('petal kafka: starting the broker (a few seconds)\n');
   // The broker is detached from its first moment; interrupted before the record exists, nothing would find it.
   const interrupt = (): void => {
@@ -142,7 +161,9 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
     });
     const record = recordOf(broker);
     writeBrokerRecord(paths.recordFile, record);
-    process.stdout.write(`Kafka is up at ${record.bootstrap} (pid ${record.pid})\n${details({ ...record, recorded: true })}`);
+    process.stdout.write(
+      `Kafka is up at ${record.bootstrap} (pid ${record.pid})\n${details({ ...record, recorded: true })}`,
+    );
     return 0;
   } finally {
     process.off('SIGINT', interrupt).off('SIGTERM', interrupt);
@@ -153,10 +174,14 @@ async function down(): Promise<number> {
   const paths = kafkaStatePaths();
   const { running, stale } = findRunning(paths, true);
   if (!running) {
-    process.stdout.write(`No Kafka broker is running${stale ? ` (removed the stale record of pid ${stale.pid})` : ''}.\n`);
+    process.stdout.write(
+      `No Kafka broker is running${stale ? ` (removed the stale record of pid ${stale.pid})` : ''}.\n`,
+    );
     return 0;
   }
-  process.stderr.write(`petal kafka: stopping the broker (pid ${running.pid})${running.recorded ? '' : `, ${UNRECORDED}`}\n`);
+  process.stderr.write(
+    `petal kafka: stopping the broker (pid ${running.pid})${running.recorded ? '' : `, ${UNRECORDED}`}\n`,
+  );
   await stopBrokerProcess(running);
   removeBrokerRecord(paths.recordFile);
   process.stdout.write(`Stopped the Kafka broker (pid ${running.pid}); ${running.bootstrap} is free.\n`);
@@ -167,10 +192,14 @@ function status(json: boolean): number {
   const paths = kafkaStatePaths();
   const { running, stale } = findRunning(paths, false);
   if (json) {
-    const shown = running ? { state: 'up', ...running } : { state: 'down', dataDir: paths.dataDir, logFile: paths.logFile };
+    const shown = running
+      ? { state: 'up', ...running }
+      : { state: 'down', dataDir: paths.dataDir, logFile: paths.logFile };
     process.stdout.write(`${JSON.stringify(shown)}\n`);
   } else if (running) {
-    process.stdout.write(`kafka: up\n  bootstrap    ${running.bootstrap}\n  pid          ${running.pid}\n${details(running)}`);
+    process.stdout.write(
+      `kafka: up\n  bootstrap    ${running.bootstrap}\n  pid          ${running.pid}\n${details(running)}`,
+    );
   } else {
     const note = stale ? `  (the record of pid ${stale.pid} is stale: that process is gone)\n` : '';
     process.stdout.write(`kafka: down\n${note}  data dir     ${paths.dataDir}\n  log file     ${paths.logFile}\n`);

@@ -6,8 +6,14 @@ import { isPetalError } from '../errors.ts';
 export type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
-  doctor: { summary: 'check every piece Petal needs; --json for machines', load: async () => (await import('./doctor-command.ts')).doctorCommand },
-  kafka: { summary: 'up | down | status of the embedded Kafka broker', load: async () => (await import('./kafka-command.ts')).kafkaCommand },
+  doctor: {
+    summary: 'check every piece Petal needs; --json for machines',
+    load: async () => (await import('./doctor-command.ts')).doctorCommand,
+  },
+  kafka: {
+    summary: 'up | down | status of the embedded Kafka broker',
+    load: async () => (await import('./kafka-command.ts')).kafkaCommand,
+  },
 };
 
 function usage(): string {
@@ -33,6 +39,8 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
   // One place turns any error into what a person reads: the message (with its fix line), no stack for ours.
-  process.stderr.write(`petal: ${isPetalError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `petal: ${isPetalError(err) ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exitCode = 1;
 }

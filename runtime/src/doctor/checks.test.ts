@@ -11,7 +11,10 @@ import { checkNode } from './checks.ts';
 const petal = fileURLToPath(new URL('../bin/petal.ts', import.meta.url));
 
 function doctor(env: Record<string, string> = {}): { code: number | null; checks: Record<string, CheckResult> } {
-  const r = spawnSync(process.execPath, [petal, 'doctor', '--json'], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [petal, 'doctor', '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   const report = JSON.parse(r.stdout) as { ok: boolean; checks: CheckResult[] };
   assert.equal(report.ok, r.status === 0, 'exit code agrees with the report');
   return { code: r.status, checks: Object.fromEntries(report.checks.map((c) => [c.name, c])) };

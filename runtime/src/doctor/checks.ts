@@ -22,7 +22,11 @@ const MIN_NODE: readonly [number, number] = [22, 22];
 
 /** Runs a command; `out` is its stdout when it succeeded, else the error or stderr that says why. */
 function run(cmd: string, args: string[]): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+  const r = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' },
+  });
   const ok = !r.error && r.status === 0;
   return { ok, out: r.error ? r.error.message : ok ? r.stdout : `${r.stderr}${r.stdout}` };
 }
@@ -36,7 +40,12 @@ export function checkNode(version: string = process.versions.node): CheckResult 
   const ok = major > MIN_NODE[0] || (major === MIN_NODE[0] && minor >= MIN_NODE[1]);
   return ok
     ? { name: 'node', ok, detail: `Node ${version}` }
-    : { name: 'node', ok, detail: `Node ${version} is older than ${MIN_NODE.join('.')}`, fix: `${SETUP} (it installs Node 24 from npm) and start Petal through npm` };
+    : {
+        name: 'node',
+        ok,
+        detail: `Node ${version} is older than ${MIN_NODE.join('.')}`,
+        fix: `${SETUP} (it installs Node 24 from npm) and start Petal through npm`,
+      };
 }
 
 export function checkTensorflow(): CheckResult {
@@ -44,9 +53,13 @@ export function checkTensorflow(): CheckResult {
     const tf = loadTf();
     const binding = (tf.backend() as unknown as { binding: { TF_Version: string } }).binding;
     const library = realpathSync(join(tfjsNodeDir(), 'deps', 'lib', 'libtensorflow.so'));
-    return { name: 'tensorflow', ok: true, detail: `libtensorflow ${binding.TF_Version} (${library}), tfjs-node ${tf.version['tfjs-node']}, backend "${tf.getBackend()}"` };
+    return {
+      name: 'tensorflow',
+      ok: true,
+      detail: `libtensorflow ${binding.TF_Version} (${library}), tfjs-node ${tf.version['tfjs-node']}, backend "${tf.getBackend()}"`,
+    };
   } catch (err) {
-    const message = err instanceof Error ? err.message.split('\n')[0] ?? '' : String(err);
+    const message = err instanceof Error ? (err.message.split('\n')[0] ?? '') : String(err);
     return { name: 'tensorflow', ok: false, detail: message, fix: isPetalError(err) && err.fix ? err.fix : SETUP };
   }
 }
@@ -54,33 +67,59 @@ export function checkTensorflow(): CheckResult {
 /** The devices TensorFlow itself sees, asked of the venv's Python TensorFlow (same libtensorflow). */
 export function checkDevices(): CheckResult {
   const python = venvBin('python');
-  if (!existsSync(python)) return { name: 'devices', ok: false, detail: `no Python in the venv ${venvDir()}`, fix: SETUP };
-  const r = run(python, ['-c', 'import json, tensorflow as tf; print(json.dumps([d.name for d in tf.config.list_physical_devices()]))']);
-  if (!r.ok) return { name: 'devices', ok: false, detail: `TensorFlow in ${venvDir()} failed: ${lastLine(r.out)}`, fix: SETUP };
+  if (!existsSync(python))
+    return { name: 'devices', ok: false, detail: `no Python in the venv ${venvDir()}`, fix: SETUP };
+  const r = run(python, [
+    '-c',
+    'import json, tensorflow as tf; print(json.dumps([d.name for d in tf.config.list_physical_devices()]))',
+  ]);
+  if (!r.ok)
+    return { name: 'devices', ok: false, detail: `TensorFlow in ${venvDir()} failed: ${lastLine(r.out)}`, fix: SETUP };
   const devices = JSON.parse(lastLine(r.out)) as string[];
-  return { name: 'devices', ok: devices.length > 0, detail: devices.map((d) => d.replace('/physical_device:', '')).join(', ') || 'none' };
+  return {
+    name: 'devices',
+    ok: devices.length > 0,
+    detail: devices.map((d) => d.replace('/physical_device:', '')).join(', ') || 'none',
+  };
 }
 
 export function checkKafka(): CheckResult {
   const libs = kafkaLibsDir();
   const jar = existsSync(libs) ? readdirSync(libs).find((f) => /^kafka_2\.13-.*\.jar$/.test(f)) : undefined;
   if (!jar) {
-    return { name: 'kafka', ok: false, detail: `no Kafka broker jars in ${libs}`, fix: `${SETUP} (resolves them from Maven Central), or point ${settings.kafkaLibs} at a folder of them` };
+    return {
+      name: 'kafka',
+      ok: false,
+      detail: `no Kafka broker jars in ${libs}`,
+      fix: `${SETUP} (resolves them from Maven Central), or point ${settings.kafkaLibs} at a folder of them`,
+    };
   }
   const java = spawnSync(javaBinary(), ['-version'], { encoding: 'utf8' });
   const major = Number(/version "(\d+)/.exec(java.stderr ?? '')?.[1] ?? 0);
   if (java.error || major < 17) {
-    return { name: 'kafka', ok: false, detail: `${javaBinary()}: ${java.error ? 'not found' : `Java ${major}`}; Kafka ${kafkaVersion()} needs Java ≥ 17`, fix: `apt-get install openjdk-17-jre-headless, or set ${settings.java}` };
+    return {
+      name: 'kafka',
+      ok: false,
+      detail: `${javaBinary()}: ${java.error ? 'not found' : `Java ${major}`}; Kafka ${kafkaVersion()} needs Java ≥ 17`,
+      fix: `apt-get install openjdk-17-jre-headless, or set ${settings.java}`,
+    };
   }
   return { name: 'kafka', ok: true, detail: `Kafka ${kafkaVersion()} jars in ${libs}, Java ${major}` };
 }
 
 export function checkJupyterLab(): CheckResult {
   const python = venvBin('python');
-  const r = existsSync(python) ? run(python, ['-c', 'import jupyterlab; print(jupyterlab.__version__)']) : { ok: false, out: `no Python in ${venvDir()}` };
+  const r = existsSync(python)
+    ? run(python, ['-c', 'import jupyterlab; print(jupyterlab.__version__)'])
+    : { ok: false, out: `no Python in ${venvDir()}` };
   return r.ok
     ? { name: 'jupyterlab', ok: true, detail: `JupyterLab ${lastLine(r.out)} in ${venvDir()}` }
-    : { name: 'jupyterlab', ok: false, detail: `JupyterLab not importable: ${lastLine(r.out)}`, fix: `${SETUP}, or point ${settings.venv} at a venv with jupyterlab==4.6.*` };
+    : {
+        name: 'jupyterlab',
+        ok: false,
+        detail: `JupyterLab not importable: ${lastLine(r.out)}`,
+        fix: `${SETUP}, or point ${settings.venv} at a venv with jupyterlab==4.6.*`,
+      };
 }
 
 /** The kernelspec exists in the venv and what it launches exists (it points at a live checkout). */

@@ -51,7 +51,12 @@ export function loadOrCreateCredentials(file: string): KafkaSasl {
 export function readCredentials(file: string): KafkaSasl | undefined {
   try {
     const value = JSON.parse(readFileSync(file, 'utf8')) as Partial<KafkaSasl>;
-    if (value.mechanism === 'PLAIN' && typeof value.username === 'string' && typeof value.password === 'string' && /^[\w-]+$/.test(value.password)) {
+    if (
+      value.mechanism === 'PLAIN' &&
+      typeof value.username === 'string' &&
+      typeof value.password === 'string' &&
+      /^[\w-]+$/.test(value.password)
+    ) {
       return { mechanism: 'PLAIN', username: value.username, password: value.password };
     }
   } catch {

@@ -60,11 +60,22 @@ function firstLine(child: ChildProcess): Promise<number> {
       cleanup();
       const pid = Number(text.slice(0, newline));
       if (Number.isInteger(pid) && pid > 0) resolve(pid);
-      else reject(new PetalError('PETAL_KAFKA_START', `the broker wrapper printed "${text.slice(0, newline)}" instead of a pid`));
+      else
+        reject(
+          new PetalError(
+            'PETAL_KAFKA_START',
+            `the broker wrapper printed "${text.slice(0, newline)}" instead of a pid`,
+          ),
+        );
     };
     const onFail = (err?: unknown): void => {
       cleanup();
-      reject(new PetalError('PETAL_KAFKA_START', 'could not start /bin/sh to supervise the broker', { cause: err, fix: 'Petal needs a POSIX /bin/sh' }));
+      reject(
+        new PetalError('PETAL_KAFKA_START', 'could not start /bin/sh to supervise the broker', {
+          cause: err,
+          fix: 'Petal needs a POSIX /bin/sh',
+        }),
+      );
     };
     const cleanup = (): void => {
       child.stdout?.off('data', onData);
@@ -78,10 +89,21 @@ function firstLine(child: ChildProcess): Promise<number> {
 }
 
 /** Runs `command` in a session of its own with output to `logFd`, so it outlives this process. */
-export function spawnDetached(command: string, args: string[], logFd: number): Promise<{ child: ChildProcess; pid: number }> {
+export function spawnDetached(
+  command: string,
+  args: string[],
+  logFd: number,
+): Promise<{ child: ChildProcess; pid: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { detached: true, stdio: ['ignore', logFd, logFd] });
-    child.once('error', (err) => reject(new PetalError('PETAL_KAFKA_START', `could not run ${command}`, { cause: err, fix: 'run `npm run setup`, or set PETAL_JAVA' })));
+    child.once('error', (err) =>
+      reject(
+        new PetalError('PETAL_KAFKA_START', `could not run ${command}`, {
+          cause: err,
+          fix: 'run `npm run setup`, or set PETAL_JAVA',
+        }),
+      ),
+    );
     child.once('spawn', () => {
       child.unref();
       resolve({ child, pid: child.pid ?? -1 });
@@ -153,7 +175,9 @@ export async function terminate(pid: number, graceMs: number): Promise<void> {
   if (await waitUntil(() => !processAlive(pid), graceMs)) return;
   signal(pid, 'SIGKILL');
   if (await waitUntil(() => !processAlive(pid), 10_000)) return;
-  throw new PetalError('PETAL_KAFKA_STOP', `process ${pid} survived SIGKILL`, { fix: `check it with \`ps -p ${pid}\`` });
+  throw new PetalError('PETAL_KAFKA_STOP', `process ${pid} survived SIGKILL`, {
+    fix: `check it with \`ps -p ${pid}\``,
+  });
 }
 
 function signal(pid: number, name: NodeJS.Signals): boolean {
@@ -166,7 +190,12 @@ function signal(pid: number, name: NodeJS.Signals): boolean {
 }
 
 /** Polls `check` until it holds (true) or `timeoutMs` passes (false); stops early when `signal` aborts. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 100, signal?: AbortSignal): Promise<boolean> {
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
@@ -182,7 +211,9 @@ export function findFreePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, LOOPBACK, () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -223,7 +254,10 @@ export function logTail(file: string, count = 20): string[] {
     const length = Math.min(size, 64 * 1024);
     const buffer = Buffer.alloc(length);
     readSync(fd, buffer, 0, length, size - length);
-    const lines = buffer.toString('utf8').split('\n').map((l) => l.trimEnd());
+    const lines = buffer
+      .toString('utf8')
+      .split('\n')
+      .map((l) => l.trimEnd());
     while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
     return lines.slice(-count);
   } finally {

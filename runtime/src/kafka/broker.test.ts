@@ -24,7 +24,9 @@ const BROKER_TEST = { timeout: 180_000 };
 function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const nested = (err as { errors?: unknown[] }).errors ?? [];
-  return [err.message, ...nested.map(errorText), ...(err.cause === undefined ? [] : [errorText(err.cause)])].join(' / ');
+  return [err.message, ...nested.map(errorText), ...(err.cause === undefined ? [] : [errorText(err.cause)])].join(
+    ' / ',
+  );
 }
 
 function tempDir(t: TestContext | { after: (fn: () => void) => void }): string {
@@ -58,7 +60,10 @@ async function produceOne(connection: KafkaConnection, topic: string, value: Buf
 }
 
 async function consumeOne(connection: KafkaConnection, topic: string): Promise<Buffer> {
-  const consumer = createConsumer(connection, { groupId: `petal-test-${randomBytes(4).toString('hex')}`, maxBytes: 128 << 20 });
+  const consumer = createConsumer(connection, {
+    groupId: `petal-test-${randomBytes(4).toString('hex')}`,
+    maxBytes: 128 << 20,
+  });
   try {
     const stream = await consumer.consume({ topics: [topic], mode: 'earliest', maxWaitTime: 500 });
     try {
@@ -136,7 +141,10 @@ describe('a started broker', BROKER_TEST, () => {
 
   test('refuses a wrong password, on the client and the controller listener', async () => {
     for (const port of [broker.port, broker.controllerPort]) {
-      const admin = createAdmin({ bootstrap: `127.0.0.1:${port}`, sasl: { ...broker.sasl, password: 'wrong' } }, { retries: 0, timeout: 5000 });
+      const admin = createAdmin(
+        { bootstrap: `127.0.0.1:${port}`, sasl: { ...broker.sasl, password: 'wrong' } },
+        { retries: 0, timeout: 5000 },
+      );
       try {
         await assert.rejects(admin.metadata({ topics: [] }), (err: unknown) => {
           assert.match(errorText(err), /SASL authentication failed/, `port ${port}`);
@@ -227,7 +235,9 @@ test('an attached broker dies with its owner, even on SIGKILL', BROKER_TEST, asy
     'process.stdout.write(JSON.stringify({ pid: b.pid, port: b.port, controllerPort: b.controllerPort }) + "\\n");',
     'setInterval(() => {}, 1 << 30);',
   ].join('\n');
-  const owner = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const owner = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let started: { pid: number; port: number; controllerPort: number } | undefined;
   t.after(() => {
     owner.kill('SIGKILL');
@@ -246,6 +256,10 @@ test('an attached broker dies with its owner, even on SIGKILL', BROKER_TEST, asy
 
   owner.kill('SIGKILL');
   const { pid, port, controllerPort } = started;
-  const gone = await waitUntil(async () => !processAlive(pid) && (await portFree(port)) && (await portFree(controllerPort)), 60_000, 200);
+  const gone = await waitUntil(
+    async () => !processAlive(pid) && (await portFree(port)) && (await portFree(controllerPort)),
+    60_000,
+    200,
+  );
   assert.ok(gone, `broker pid ${pid} or its ports outlived its SIGKILLed owner`);
 });

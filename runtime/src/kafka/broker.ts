@@ -98,17 +98,23 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const java = javaBinary();
   const libs = kafkaLibsDir();
   if (!existsSync(libs)) {
-    throw new PetalError('PETAL_KAFKA_SETUP', `the Kafka jars are not installed (no ${libs})`, { fix: 'run `npm run setup`' });
+    throw new PetalError('PETAL_KAFKA_SETUP', `the Kafka jars are not installed (no ${libs})`, {
+      fix: 'run `npm run setup`',
+    });
   }
   const layout = brokerLayout(resolved.dataDir);
   // Checked before anything is written: a second start would rewrite the running broker's config, then die on
   // Kafka's lock with a less helpful message.
   const holders = jvmsMatching(layout.serverProperties);
   if (holders.length > 0) {
-    throw new PetalError('PETAL_KAFKA_DATA_DIR_IN_USE', `a Kafka broker (pid ${holders.join(', ')}) already runs on ${layout.dataDir}`, {
-      fix: 'use that broker (`petal kafka status`), stop it (`petal kafka down`, or stop() its owner), or give this one another dataDir',
-      detail: { pids: holders, dataDir: layout.dataDir },
-    });
+    throw new PetalError(
+      'PETAL_KAFKA_DATA_DIR_IN_USE',
+      `a Kafka broker (pid ${holders.join(', ')}) already runs on ${layout.dataDir}`,
+      {
+        fix: 'use that broker (`petal kafka status`), stop it (`petal kafka down`, or stop() its owner), or give this one another dataDir',
+        detail: { pids: holders, dataDir: layout.dataDir },
+      },
+    );
   }
   prepareDataDir(layout);
   mkdirSync(dirname(resolved.logFile), { recursive: true });
@@ -136,13 +142,16 @@ function optionError(message: string): PetalError {
 function integerOption(value: unknown, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw optionError(`kafka broker option ${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}`);
+    throw optionError(
+      `kafka broker option ${name} must be an integer from ${min} to ${max}; got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
 
 function pathOption(value: unknown, name: string): string {
-  if (typeof value !== 'string' || value === '') throw optionError(`kafka broker option ${name} must be a non-empty path; got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || value === '')
+    throw optionError(`kafka broker option ${name} must be a non-empty path; got ${JSON.stringify(value)}`);
   return resolve(value);
 }
 
@@ -153,7 +162,8 @@ function validateBrokerOptions(options: unknown): Resolved {
   for (const key of Object.keys(o)) {
     if (!(optionKeys as readonly string[]).includes(key)) throw optionError(`kafka broker option "${key}" is unknown`);
   }
-  if (o.detached !== undefined && typeof o.detached !== 'boolean') throw optionError(`kafka broker option detached must be a boolean; got ${JSON.stringify(o.detached)}`);
+  if (o.detached !== undefined && typeof o.detached !== 'boolean')
+    throw optionError(`kafka broker option detached must be a boolean; got ${JSON.stringify(o.detached)}`);
   const resolved: Resolved = {
     port: integerOption(o.port, 'port', 0, 65535, 0),
     controllerPort: integerOption(o.controllerPort, 'controllerPort', 0, 65535, 0),
@@ -173,17 +183,24 @@ async function choosePorts(resolved: Resolved): Promise<{ port: number; controll
   const port = resolved.port || (await findFreePort());
   let controllerPort = resolved.controllerPort;
   while (controllerPort === 0 || controllerPort === port) controllerPort = await findFreePort();
-  for (const [name, p] of [['port', port], ['controllerPort', controllerPort]] as const) {
+  for (const [name, p] of [
+    ['port', port],
+    ['controllerPort', controllerPort],
+  ] as const) {
     if (!(await portFree(p))) throw portInUse(p, name);
   }
   return { port, controllerPort };
 }
 
 function portInUse(port: number, name: string, tail: string[] = []): PetalError {
-  return new PetalError('PETAL_KAFKA_PORT_IN_USE', `cannot start Kafka: ${LOOPBACK}:${port} (${name}) is already in use${formatTail(tail)}`, {
-    fix: `stop what listens there (\`ss -ltnp 'sport = :${port}'\`, \`petal kafka status\`) or choose another ${name} (0 picks a free one)`,
-    detail: { port, option: name },
-  });
+  return new PetalError(
+    'PETAL_KAFKA_PORT_IN_USE',
+    `cannot start Kafka: ${LOOPBACK}:${port} (${name}) is already in use${formatTail(tail)}`,
+    {
+      fix: `stop what listens there (\`ss -ltnp 'sport = :${port}'\`, \`petal kafka status\`) or choose another ${name} (0 picks a free one)`,
+      detail: { port, option: name },
+    },
+  );
 }
 
 interface Context {
@@ -194,16 +211,26 @@ interface Context {
   deadline: number;
 }
 
-async function startOnce(resolved: Resolved, ports: { port: number; controllerPort: number }, ctx: Context): Promise<Broker> {
+async function startOnce(
+  resolved: Resolved,
+  ports: { port: number; controllerPort: number },
+  ctx: Context,
+): Promise<Broker> {
   const { layout, sasl } = ctx;
-  writePrivateFile(layout.serverProperties, serverProperties({ ...ports, host: LOOPBACK, storeDir: layout.storeDir, sasl }));
+  writePrivateFile(
+    layout.serverProperties,
+    serverProperties({ ...ports, host: LOOPBACK, storeDir: layout.storeDir, sasl }),
+  );
   writeFileSync(layout.log4jProperties, log4jProperties());
   await formatStore(ctx);
   const logFd = openSync(resolved.logFile, 'a', 0o600);
   const startedMs = Date.now();
   let spawned: { child: ChildProcess; pid: number };
   try {
-    writeSync(logFd, `\n--- petal: starting Kafka on ${LOOPBACK}:${ports.port} (controller ${ports.controllerPort}) at ${new Date().toISOString()} ---\n`);
+    writeSync(
+      logFd,
+      `\n--- petal: starting Kafka on ${LOOPBACK}:${ports.port} (controller ${ports.controllerPort}) at ${new Date().toISOString()} ---\n`,
+    );
     const args = jvmArgs(resolved.heapMb, ctx);
     spawned = resolved.detached
       ? await spawnDetached(ctx.java, args, logFd)
@@ -268,10 +295,16 @@ async function formatStore(ctx: Context): Promise<void> {
       const tail = `${stdout}\n${stderr}`.trim().split('\n').slice(-20);
       const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
       reject(
-        new PetalError('PETAL_KAFKA_FORMAT', `formatting Kafka storage in ${ctx.layout.storeDir} failed${missing ? `: ${ctx.java} not found` : ''}${formatTail(tail, 'its output')}`, {
-          cause: err,
-          fix: missing ? 'install Java ≥ 17 (run `npm run setup`) or set PETAL_JAVA' : `remove ${ctx.layout.storeDir} if it holds nothing you need, then start again`,
-        }),
+        new PetalError(
+          'PETAL_KAFKA_FORMAT',
+          `formatting Kafka storage in ${ctx.layout.storeDir} failed${missing ? `: ${ctx.java} not found` : ''}${formatTail(tail, 'its output')}`,
+          {
+            cause: err,
+            fix: missing
+              ? 'install Java ≥ 17 (run `npm run setup`) or set PETAL_JAVA'
+              : `remove ${ctx.layout.storeDir} if it holds nothing you need, then start again`,
+          },
+        ),
       );
     });
   });
@@ -302,25 +335,41 @@ async function awaitReady(
     child.off('exit', onExit);
   }
   await terminate(pid, 5_000).catch(() => {});
-  throw startFailure(pid, exited.signal.aborted ? (exited.signal.reason as { code: number | null; signal: string | null }) : undefined, ports, resolved);
+  throw startFailure(
+    pid,
+    exited.signal.aborted ? (exited.signal.reason as { code: number | null; signal: string | null }) : undefined,
+    ports,
+    resolved,
+  );
 }
 
-function startFailure(pid: number, exit: { code: number | null; signal: string | null } | undefined, ports: { port: number; controllerPort: number }, resolved: Resolved): PetalError {
+function startFailure(
+  pid: number,
+  exit: { code: number | null; signal: string | null } | undefined,
+  ports: { port: number; controllerPort: number },
+  resolved: Resolved,
+): PetalError {
   const tail = logTail(resolved.logFile, 20);
   if (tail.some((line) => /Address already in use|BindException/.test(line))) {
-    const which = tail.some((line) => line.includes(`:${ports.controllerPort}`)) ? (['controllerPort', ports.controllerPort] as const) : (['port', ports.port] as const);
+    const which = tail.some((line) => line.includes(`:${ports.controllerPort}`))
+      ? (['controllerPort', ports.controllerPort] as const)
+      : (['port', ports.port] as const);
     return portInUse(which[1], which[0], tail);
   }
   const cause = exit
     ? `exited (${exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`}) before it was ready`
     : `was not ready within ${resolved.readyTimeoutMs} ms`;
-  return new PetalError('PETAL_KAFKA_START', `Kafka broker on ${LOOPBACK}:${ports.port} (controller ${ports.controllerPort}) ${cause}${formatTail(tail, `the last lines of ${resolved.logFile}`)}`, {
-    retryable: !exit,
-    fix: exit
-      ? `read the log above (full log: ${resolved.logFile}); "Failed to acquire lock" means another broker uses ${resolved.dataDir} (\`petal kafka status\`)`
-      : `the machine may be slow or overloaded: raise readyTimeoutMs, or read ${resolved.logFile}`,
-    detail: { pid, port: ports.port, controllerPort: ports.controllerPort, logFile: resolved.logFile, exit },
-  });
+  return new PetalError(
+    'PETAL_KAFKA_START',
+    `Kafka broker on ${LOOPBACK}:${ports.port} (controller ${ports.controllerPort}) ${cause}${formatTail(tail, `the last lines of ${resolved.logFile}`)}`,
+    {
+      retryable: !exit,
+      fix: exit
+        ? `read the log above (full log: ${resolved.logFile}); "Failed to acquire lock" means another broker uses ${resolved.dataDir} (\`petal kafka status\`)`
+        : `the machine may be slow or overloaded: raise readyTimeoutMs, or read ${resolved.logFile}`,
+      detail: { pid, port: ports.port, controllerPort: ports.controllerPort, logFile: resolved.logFile, exit },
+    },
+  );
 }
 
 function formatTail(lines: string[], what = 'the log'): string {
@@ -328,7 +377,11 @@ function formatTail(lines: string[], what = 'the log'): string {
   return `\n${what}:\n${lines.map((line) => `    | ${line}`).join('\n')}`;
 }
 
-async function stopSpawned(child: ChildProcess, pid: number, ports: { port: number; controllerPort: number }): Promise<void> {
+async function stopSpawned(
+  child: ChildProcess,
+  pid: number,
+  ports: { port: number; controllerPort: number },
+): Promise<void> {
   await terminate(pid, STOP_GRACE_MS);
   // The attached wrapper exits right after the JVM; closing its pipe also ends its watcher.
   child.stdin?.destroy();
@@ -340,10 +393,14 @@ async function waitPortsFree(ports: { port: number; controllerPort?: number }): 
   const all = [ports.port, ports.controllerPort ?? 0].filter((p) => p > 0);
   const free = await waitUntil(async () => (await Promise.all(all.map(portFree))).every(Boolean), PORT_RELEASE_MS, 200);
   if (!free) {
-    throw new PetalError('PETAL_KAFKA_STOP', `the Kafka broker stopped but ${all.map((p) => `${LOOPBACK}:${p}`).join(' / ')} is still in use`, {
-      fix: `find the holder with \`ss -ltnp 'sport = :${ports.port}'\``,
-      detail: { ports: all },
-    });
+    throw new PetalError(
+      'PETAL_KAFKA_STOP',
+      `the Kafka broker stopped but ${all.map((p) => `${LOOPBACK}:${p}`).join(' / ')} is still in use`,
+      {
+        fix: `find the holder with \`ss -ltnp 'sport = :${ports.port}'\``,
+        detail: { ports: all },
+      },
+    );
   }
 }
 
@@ -366,7 +423,10 @@ export function brokerProcessAlive(pid: number, dataDir: string): boolean {
  * Stops a broker known only by its record (started by another process, e.g. `petal kafka up`): SIGTERM,
  * SIGKILL after `graceMs`, then waits for its ports to be free. Nothing to do when it is already gone.
  */
-export async function stopBrokerProcess(record: { pid: number; port: number; controllerPort?: number; dataDir: string }, graceMs = STOP_GRACE_MS): Promise<void> {
+export async function stopBrokerProcess(
+  record: { pid: number; port: number; controllerPort?: number; dataDir: string },
+  graceMs = STOP_GRACE_MS,
+): Promise<void> {
   if (brokerProcessAlive(record.pid, record.dataDir)) await terminate(record.pid, graceMs);
   await waitPortsFree(record);
 }
@@ -379,6 +439,9 @@ export function brokerConnection(dataDir: string, bootstrap: string): KafkaConne
 
 function readCredentialsOrThrow(file: string): KafkaSasl {
   const sasl = readCredentials(file);
-  if (!sasl) throw new PetalError('PETAL_KAFKA_CREDENTIALS', `no Kafka credentials in ${file}`, { fix: 'start the broker (`petal kafka up`) so it writes them' });
+  if (!sasl)
+    throw new PetalError('PETAL_KAFKA_CREDENTIALS', `no Kafka credentials in ${file}`, {
+      fix: 'start the broker (`petal kafka up`) so it writes them',
+    });
   return sasl;
 }

@@ -64,7 +64,10 @@ export function createProducer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer>
 ): Producer<K, V, HK, HV> {
   const { clientId, timeout, retries, ...rest } = options;
   const { Producer } = kafka();
-  return new Producer<K, V, HK, HV>({ ...rest, ...baseOptions(connection, { clientId, timeout, retries }, 'producer') });
+  return new Producer<K, V, HK, HV>({
+    ...rest,
+    ...baseOptions(connection, { clientId, timeout, retries }, 'producer'),
+  });
 }
 
 /** A consumer in group `groupId`; `options` carries deserializers, fetch sizes and group settings. */
@@ -94,7 +97,11 @@ export async function waitForMetadata(
   while (!options.signal?.aborted) {
     const remaining = deadline - Date.now();
     if (remaining <= 0) break;
-    const admin = createAdmin(connection, { clientId: 'petal-ready', timeout: Math.max(500, Math.min(5000, remaining)), retries: 0 });
+    const admin = createAdmin(connection, {
+      clientId: 'petal-ready',
+      timeout: Math.max(500, Math.min(5000, remaining)),
+      retries: 0,
+    });
     try {
       const metadata = await admin.metadata({ topics: [] });
       if (metadata.brokers.size > 0) return;
@@ -107,12 +114,16 @@ export async function waitForMetadata(
     await sleep(options.intervalMs ?? 200, options.signal);
   }
   if (options.signal?.aborted) throw options.signal.reason;
-  throw new PetalError('PETAL_KAFKA_UNREACHABLE', `no answer to a metadata call from Kafka at ${connection.bootstrap} within ${options.timeoutMs} ms`, {
-    cause: last,
-    retryable: true,
-    fix: 'check that the broker is running (`petal kafka status`) and that the credentials match it',
-    detail: { bootstrap: connection.bootstrap, lastError: last instanceof Error ? last.message : String(last) },
-  });
+  throw new PetalError(
+    'PETAL_KAFKA_UNREACHABLE',
+    `no answer to a metadata call from Kafka at ${connection.bootstrap} within ${options.timeoutMs} ms`,
+    {
+      cause: last,
+      retryable: true,
+      fix: 'check that the broker is running (`petal kafka status`) and that the credentials match it',
+      detail: { bootstrap: connection.bootstrap, lastError: last instanceof Error ? last.message : String(last) },
+    },
+  );
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -13,7 +13,10 @@ const runtimeDir = fileURLToPath(new URL('../..', import.meta.url));
 const modules = dirname(dirname(tfjsNodeDir()));
 
 /** A tree where runtime/ sees every installed package, but its own copy of tfjs-node, altered by `breakIt`. */
-function brokenInstall(breakIt: (tfjsNode: string, root: string) => void): { root: string; load: () => ReturnType<typeof spawnSync> } {
+function brokenInstall(breakIt: (tfjsNode: string, root: string) => void): {
+  root: string;
+  load: () => ReturnType<typeof spawnSync>;
+} {
   const root = mkdtempSync(join(tmpdir(), 'petal-tf-'));
   cpSync(join(runtimeDir, 'src'), join(root, 'runtime', 'src'), { recursive: true });
   cpSync(join(runtimeDir, 'python'), join(root, 'runtime', 'python'), { recursive: true });
@@ -22,13 +25,22 @@ function brokenInstall(breakIt: (tfjsNode: string, root: string) => void): { roo
     if (name !== '@tensorflow') symlinkSync(join(modules, name), join(root, 'node_modules', name));
   }
   for (const name of readdirSync(join(modules, '@tensorflow'))) {
-    if (name !== 'tfjs-node') symlinkSync(join(modules, '@tensorflow', name), join(root, 'node_modules', '@tensorflow', name));
+    if (name !== 'tfjs-node')
+      symlinkSync(join(modules, '@tensorflow', name), join(root, 'node_modules', '@tensorflow', name));
   }
   const copy = join(root, 'node_modules', '@tensorflow', 'tfjs-node');
-  cpSync(tfjsNodeDir(), copy, { recursive: true, verbatimSymlinks: true, filter: (src) => !src.includes(`${tfjsNodeDir()}/build`) });
+  cpSync(tfjsNodeDir(), copy, {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (src) => !src.includes(`${tfjsNodeDir()}/build`),
+  });
   breakIt(copy, root);
-  const script = "const { loadTf } = await import('./runtime/src/tf/tf.ts'); try { loadTf(); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }";
-  return { root, load: () => spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }) };
+  const script =
+    "const { loadTf } = await import('./runtime/src/tf/tf.ts'); try { loadTf(); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }";
+  return {
+    root,
+    load: () => spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }),
+  };
 }
 
 function failure(r: ReturnType<typeof spawnSync>): { code: string; message: string } {
@@ -52,7 +64,12 @@ test('a binding whose libtensorflow is gone names the library and the venv fix',
     const lib = join(copy, 'deps', 'lib');
     rmSync(lib, { recursive: true, force: true });
     mkdirSync(lib);
-    for (const name of ['libtensorflow.so', 'libtensorflow_cc.so.2', 'libtensorflow_framework.so', 'libtensorflow_framework.so.2']) {
+    for (const name of [
+      'libtensorflow.so',
+      'libtensorflow_cc.so.2',
+      'libtensorflow_framework.so',
+      'libtensorflow_framework.so.2',
+    ]) {
       symlinkSync(join(tree, 'removed-venv', name), join(lib, name));
     }
   });

@@ -47,9 +47,13 @@ export function loadTf(): Tf {
     });
   }
   if (tf.getBackend() !== 'tensorflow') {
-    throw new PetalError('PETAL_TF_NOT_NATIVE', `TensorFlow loaded with backend "${tf.getBackend()}", not "tensorflow"`, {
-      fix: 'run `npm run setup`; Petal does not train on the pure-JS backend',
-    });
+    throw new PetalError(
+      'PETAL_TF_NOT_NATIVE',
+      `TensorFlow loaded with backend "${tf.getBackend()}", not "tensorflow"`,
+      {
+        fix: 'run `npm run setup`; Petal does not train on the pure-JS backend',
+      },
+    );
   }
   loaded = tf;
   return tf;
