@@ -226,6 +226,19 @@ function kafkaJars(): void {
   say('kafka jars ready');
 }
 
+/**
+ * JupyterLab defaults for Petal's own venv: no prompt to fetch Jupyter news or check for updates, which would
+ * reach out to the internet from a workshop room or a cluster's head node.
+ */
+function labSettings(): void {
+  const file = join(venvDir(), 'share', 'jupyter', 'lab', 'settings', 'overrides.json');
+  const text = `${JSON.stringify({ '@jupyterlab/apputils-extension:notification': { fetchNews: 'false', checkForUpdates: false } }, null, 2)}\n`;
+  if (stampOk(file, text)) return;
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, text);
+  say(`JupyterLab settings written (${file})`);
+}
+
 function kernelspec(): void {
   const result = installKernelspec();
   say(`kernelspec "${result.displayName}" ${result.changed ? 'installed' : 'ok'} (${result.dir})`);
@@ -236,6 +249,7 @@ try {
   nativeBinding();
   kafkaJars();
   kernelspec();
+  labSettings();
 } catch (err) {
   // Our own errors already say what to do; anything else is a bug worth its stack.
   say(err instanceof SetupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err));
