@@ -3,3 +3,4 @@ export { PetalError, isPetalError } from './errors.ts';
 export { loadTf } from './tf/tf.ts';
 export type { Tf } from './tf/tf.ts';
 export * from './kafka/index.ts';
+export * from './feed/index.ts';

@@ -15,6 +15,9 @@ function kafka(): Library {
 
 export type { Admin, Consumer, Producer } from '@platformatic/kafka';
 
+/** Topic-level settings for `createTopic` (Kafka config names, e.g. `retention.ms`). */
+export type TopicConfig = Record<string, string>;
+
 /** SASL credentials for a Petal broker (PLAIN over loopback). */
 export interface KafkaSasl {
   mechanism: 'PLAIN';
@@ -81,6 +84,123 @@ export function createConsumer<K = Buffer, V = Buffer, HK = Buffer, HV = Buffer>
     ...rest,
     ...baseOptions(connection, { clientId, timeout, retries }, 'consumer'),
   } as ConsumerOptions<K, V, HK, HV>);
+}
+
+/**
+ * Creates `topic` with `partitions` partitions (replication 1, the embedded broker has one node) and `config`.
+ * Resolves false, creating nothing, when the topic already exists.
+ */
+export async function createTopic(
+  admin: Admin,
+  topic: string,
+  partitions: number,
+  config: TopicConfig = {},
+): Promise<boolean> {
+  const existing = await admin.listTopics();
+  if (existing.includes(topic)) return false;
+  await admin.createTopics({
+    topics: [topic],
+    partitions,
+    replicas: 1,
+    configs: Object.entries(config).map(([name, value]) => ({ name, value })),
+  });
+  return true;
+}
+
+/** One record read by `fetchPartition`. */
+export interface FetchedRecord {
+  offset: bigint;
+  value: Buffer | null;
+  headers: [Buffer | null, Buffer | null][];
+}
+
+/** What one `fetchPartition` call returned: records at or after the requested offset, and the partition's end. */
+export interface PartitionFetch {
+  records: FetchedRecord[];
+  highWatermark: bigint;
+}
+
+/** The partition count of `topic`, or undefined when it does not exist. */
+export async function topicPartitions(client: Admin | Consumer, topic: string): Promise<number | undefined> {
+  try {
+    const metadata = await client.metadata({ topics: [topic] });
+    return metadata.topics.get(topic)?.partitionsCount;
+  } catch (err) {
+    if (/unknown topic|does not host this topic/i.test(errorMessages(err))) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Reads one partition from `offset` with Kafka's Fetch API directly: no consumer group, no committed offsets, and
+ * the caller decides when to ask for more, so a reader holds at most one response (`maxBytes`) per partition.
+ */
+export async function fetchPartition(
+  consumer: Consumer,
+  request: { topic: string; partition: number; offset: bigint; maxBytes: number; maxWaitTime: number },
+): Promise<PartitionFetch> {
+  const { topic, partition, offset, maxBytes, maxWaitTime } = request;
+  const metadata = await consumer.metadata({ topics: [topic] });
+  const topicMetadata = metadata.topics.get(topic);
+  const partitionMetadata = topicMetadata?.partitions[partition];
+  if (!topicMetadata || !partitionMetadata) {
+    throw new PetalError('PETAL_KAFKA_NO_PARTITION', `topic ${topic} has no partition ${partition}`, {
+      detail: { topic, partition },
+      fix: 'check the topic name and partition count (stream() returns both)',
+    });
+  }
+  const response = await consumer.fetch({
+    node: partitionMetadata.leader,
+    minBytes: 1,
+    maxBytes,
+    maxWaitTime,
+    topics: [
+      {
+        topicId: topicMetadata.id,
+        partitions: [
+          {
+            partition,
+            fetchOffset: offset,
+            partitionMaxBytes: maxBytes,
+            currentLeaderEpoch: partitionMetadata.leaderEpoch,
+            lastFetchedEpoch: partitionMetadata.leaderEpoch,
+          },
+        ],
+      },
+    ],
+  });
+  const records: FetchedRecord[] = [];
+  let highWatermark = offset;
+  for (const topicResponse of response.responses) {
+    for (const part of topicResponse.partitions) {
+      if (part.partitionIndex !== partition) continue;
+      highWatermark = part.highWatermark;
+      for (const batch of part.records ?? []) {
+        if (batch.attributes & CONTROL_BATCH) continue;
+        for (const record of batch.records) {
+          const recordOffset = batch.firstOffset + BigInt(record.offsetDelta);
+          // A batch can start before the requested offset: those records were read already.
+          if (recordOffset >= offset)
+            records.push({ offset: recordOffset, value: record.value, headers: record.headers });
+        }
+      }
+    }
+  }
+  return { records, highWatermark };
+}
+
+// Transaction markers, never data (Kafka's record batch attribute bit 5).
+const CONTROL_BATCH = 0x20;
+
+/** The message of an error and of everything it wraps (the client nests causes in `errors`). */
+export function errorMessages(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const nested = (err as { errors?: unknown[] }).errors ?? [];
+  return [
+    err.message,
+    ...nested.map(errorMessages),
+    ...(err.cause === undefined ? [] : [errorMessages(err.cause)]),
+  ].join(' / ');
 }
 
 /**

@@ -1,0 +1,230 @@
+// stream() and feed() against a real broker (one per file, shared by its tests): exactly-once delivery, order,
+// epochs, named feeds side by side, resume positions, and every bad input with its own error.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tableFromArrays } from 'apache-arrow';
+import { isPetalError } from '../errors.ts';
+import { startBroker } from '../kafka/broker.ts';
+import type { Broker } from '../kafka/broker.ts';
+import { loadTf } from '../tf/tf.ts';
+import { feed } from './feed.ts';
+import { stream } from './stream.ts';
+
+const tf = loadTf();
+let broker: Broker;
+let dir: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'petal-feed-'));
+  broker = await startBroker({ dataDir: join(dir, 'kafka'), logFile: join(dir, 'kafka', 'broker.log') });
+});
+after(async () => {
+  try {
+    await broker?.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function numericTable(n: number) {
+  const id = new Int32Array(n);
+  const x = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    id[i] = i;
+    x[i] = i * 0.5;
+  }
+  return tableFromArrays({ id, x });
+}
+
+describe('stream and feed', { timeout: 180_000 }, () => {
+  let topic: string;
+  const N = 100_000;
+
+  test('100 k rows over 8 partitions: every id once per epoch, two epochs the same multiset', async () => {
+    const progress: number[] = [];
+    const summary = await stream(numericTable(N), {
+      connection: broker.connection,
+      topic: 'ids',
+      partitions: 8,
+      messageBytes: 64 * 1024,
+      features: { xs: ['id', 'x'] },
+      onProgress: (p) => progress.push(p.rows),
+    });
+    topic = summary.topic;
+    assert.match(topic, /^ids-\d{8}-\d{6}/);
+    assert.equal(summary.rows, N);
+    assert.equal(summary.partitions, 8);
+    assert.equal(
+      summary.partitionRows.reduce((a, b) => a + b, 0),
+      N,
+    );
+    assert.ok(summary.partitionRows.every((r) => r > 0));
+    assert.equal(progress.at(-1), N);
+    assert.deepEqual(
+      summary.schema.map((c) => c.name),
+      ['id', 'x'],
+    );
+
+    const f = feed({ connection: broker.connection, topic, batchSize: 1000, epochs: 2, shuffleBuffer: 5000, seed: 7 });
+    const seen = [new Uint8Array(N), new Uint8Array(N)];
+    const before = tf.memory().numTensors;
+    for await (const batch of f) {
+      assert.deepEqual(batch.xs.shape.slice(1), [2]);
+      const values = batch.xs.dataSync();
+      for (let i = 0; i < batch.rows; i++) {
+        const id = values[2 * i]!;
+        assert.equal(values[2 * i + 1], id * 0.5);
+        seen[batch.epoch]![id]!++;
+      }
+    }
+    await f.close();
+    assert.equal(tf.memory().numTensors, before, 'the feed leaked tensors');
+    for (const epoch of seen)
+      assert.ok(
+        epoch.every((c) => c === 1),
+        'an id was lost or repeated',
+      );
+    assert.deepEqual(f.stats(), { rows: 2 * N, batches: 200, skipped: 0, epoch: 1 });
+  });
+
+  test('without shuffling, each partition arrives in order; positions resume mid-epoch', async () => {
+    const f = feed({
+      connection: broker.connection,
+      topic,
+      batchSize: 500,
+      partitions: [3],
+      shuffleBuffer: 0,
+      features: { xs: 'id' },
+    });
+    let last = -1;
+    let rows = 0;
+    let position;
+    let firstUndelivered = -1;
+    for await (const batch of f) {
+      for (const id of batch.xs.dataSync()) {
+        assert.ok(id > last, `id ${id} after ${last}`);
+        last = id;
+      }
+      rows += batch.rows;
+      if (rows === 5000) position = batch.position;
+      else if (rows === 5500) firstUndelivered = batch.xs.dataSync()[0]!;
+    }
+    await f.close();
+    assert.ok(position);
+    // Resuming re-reads from the first message not wholly delivered: nothing after the position is lost.
+    const resumed = feed({
+      connection: broker.connection,
+      topic,
+      batchSize: 500,
+      partitions: [3],
+      shuffleBuffer: 0,
+      features: { xs: 'id' },
+      resume: position,
+    });
+    const ids: number[] = [];
+    for await (const batch of resumed) ids.push(...batch.xs.dataSync());
+    await resumed.close();
+    assert.ok(ids[0]! <= firstUndelivered, `resumed at ${ids[0]}, after ${firstUndelivered}`);
+    assert.equal(ids.at(-1), last);
+    assert.ok(
+      ids.every((id, i) => i === 0 || id > ids[i - 1]!),
+      'the resumed rows are out of order',
+    );
+  });
+
+  test('bad input: each gets its own error naming the topic and column', async () => {
+    const connection = broker.connection;
+    const code = (c: string, pattern: RegExp) => (err: unknown) => {
+      assert.ok(isPetalError(err, c), `${String(err)} is not ${c}`);
+      assert.match(err.message, pattern);
+      assert.ok(err.fix);
+      return true;
+    };
+    await assert.rejects(stream([], { connection, topic: 'e' }), code('PETAL_FEED_EMPTY', /no rows.*topic e-/));
+    await assert.rejects(
+      stream(numericTable(10), { connection, topic: 'e', features: { xs: 'nope' } }),
+      code('PETAL_FEED_MISSING_COLUMN', /column "nope"/),
+    );
+    await assert.rejects(
+      stream([{ a: 'x' }], { connection, topic: 'e', features: { xs: { column: 'a', kind: 'vector' } } }),
+      code('PETAL_FEED_TYPE', /column "a"/),
+    );
+    await assert.rejects(
+      stream([{ a: 1 }, { a: null }], { connection, topic: 'e', features: { xs: 'a' } }),
+      code('PETAL_FEED_NULLS', /column "a", row 1/),
+    );
+    await assert.rejects(
+      stream(
+        [
+          { x: 1, y: 0 },
+          { x: 2, y: Number.NaN },
+        ],
+        { connection, topic: 'e', features: { xs: 'x', ys: { column: 'y', kind: 'label', depth: 2 } } },
+      ),
+      code('PETAL_FEED_NAN_LABEL', /column "y", row 1/),
+    );
+    await assert.rejects(
+      stream(
+        [
+          { x: 1, y: 'cat' },
+          { x: 2, y: 'dog' },
+        ],
+        { connection, topic: 'e', vocabularies: { y: ['cat'] } },
+      ),
+      code('PETAL_FEED_UNKNOWN_LABEL', /"dog".*column "y", row 1/),
+    );
+    await assert.rejects(
+      stream([{ v: [1, 2] }, { v: [1, 2, 3] }], { connection, topic: 'e', features: { xs: 'v' } }),
+      code('PETAL_FEED_RAGGED', /column "v", row 1/),
+    );
+    await assert.rejects(
+      stream(numericTable(10), { connection, topic, fresh: false }),
+      code('PETAL_FEED_TOPIC_EXISTS', /complete stream/),
+    );
+    await assert.rejects(
+      stream([{ other: 1 }], { connection, topic, fresh: false }),
+      code('PETAL_FEED_SCHEMA', /another schema/),
+    );
+    assert.throws(() => feed({ connection, topic, batchSize: 0 }), /feed\.batchSize must be an integer ≥ 1/);
+    assert.throws(() => feed({ connection, topic, batchSize: 1, bogus: 1 } as never), /feed\.bogus is unknown/);
+  });
+
+  test('train and validation feeds run side by side', async () => {
+    const val = await stream(numericTable(10_000), {
+      connection: broker.connection,
+      topic: 'val',
+      partitions: 2,
+      messageBytes: 16 * 1024,
+    });
+    const train = feed({
+      connection: broker.connection,
+      topic,
+      name: 'train',
+      batchSize: 4096,
+      features: { xs: 'x', ys: 'id' },
+    });
+    const validation = feed({
+      connection: broker.connection,
+      topic: val.topic,
+      name: 'validation',
+      batchSize: 1000,
+      features: { xs: 'x', ys: 'id' },
+    });
+    const t = train[Symbol.asyncIterator]();
+    const v = validation[Symbol.asyncIterator]();
+    let trainRows = 0;
+    let valRows = 0;
+    for (;;) {
+      const [a, b] = await Promise.all([t.next(), v.next()]);
+      if (!a.done) trainRows += a.value.rows;
+      if (!b.done) valRows += b.value.rows;
+      if (a.done && b.done) break;
+    }
+    await Promise.all([train.close(), validation.close()]);
+    assert.equal(trainRows, N);
+    assert.equal(valRows, 10_000);
+  });
+});

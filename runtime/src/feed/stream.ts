@@ -1,0 +1,279 @@
+// stream(): user data → one Arrow conversion → checks → a topic of Arrow IPC messages with a meta record first and
+// an end marker last in every partition. At most `maxInFlight` encoded messages exist at once (backpressure), so
+// memory beyond the input itself stays bounded however many rows there are.
+import { channel } from 'node:diagnostics_channel';
+import { tableToIPC } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
+import { MAX_MESSAGE_BYTES } from '../kafka/broker-config.ts';
+import { createAdmin, createConsumer, createProducer, createTopic, topicPartitions } from '../kafka/client.ts';
+import type { KafkaConnection } from '../kafka/client.ts';
+import { arrowMessages, rowsPerMessage, TARGET_MESSAGE_BYTES } from './arrow-messages.ts';
+import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
+import { checkData, checkSpec, resolveSpec } from './feature-spec.ts';
+import type { FeatureSpec } from './feature-spec.ts';
+import { partitionOf } from './partitioner.ts';
+import { toArrowTable } from './to-arrow.ts';
+import type { StreamInput } from './to-arrow.ts';
+import { readTopicMeta } from './topic-meta-reader.ts';
+import { encodeJson, fingerprint, kindHeaders, schemaColumns } from './topic-records.ts';
+import type { EndMarker, TopicMeta } from './topic-records.ts';
+import { encodeStringColumns } from './vocabulary.ts';
+import type { Vocabularies } from './vocabulary.ts';
+
+/** Progress of a stream, after each acknowledged message (also published on diagnostics channel `petal:feed:stream`). */
+export interface StreamProgress {
+  topic: string;
+  rows: number;
+  bytes: number;
+  totalRows: number;
+  partitions: { rows: number; bytes: number; batches: number }[];
+}
+
+/** Options of `stream()`. */
+export interface StreamOptions {
+  connection: KafkaConnection;
+  /** Topic name; with `fresh` (default) a time suffix is added so each call writes a topic of its own. */
+  topic: string;
+  fresh?: boolean;
+  /** Partition count of a new topic (default 8). */
+  partitions?: number;
+  /** The feature spec to check the data against now, stored with the topic as the feeds' default. */
+  features?: FeatureSpec;
+  /** Fixed vocabularies of string columns; others are the sorted distinct labels. */
+  vocabularies?: Vocabularies;
+  /** Target size of one Arrow IPC message in bytes (default 2 MiB). */
+  messageBytes?: number;
+  /** Messages sent but not yet acknowledged, at most (default 4). */
+  maxInFlight?: number;
+  onProgress?: (progress: StreamProgress) => void;
+}
+
+/** What `stream()` wrote. */
+export interface StreamSummary {
+  topic: string;
+  partitions: number;
+  rows: number;
+  bytes: number;
+  batches: number;
+  /** Rows per partition, as the end markers say. */
+  partitionRows: number[];
+  schema: { name: string; type: string }[];
+  fingerprint: string;
+  vocabularies: Vocabularies;
+}
+
+const progressChannel = channel('petal:feed:stream');
+const optionKeys = [
+  'connection',
+  'topic',
+  'fresh',
+  'partitions',
+  'features',
+  'vocabularies',
+  'messageBytes',
+  'maxInFlight',
+  'onProgress',
+];
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,200}$/;
+
+function checkOptions(options: StreamOptions): void {
+  checkKeys('stream', options, optionKeys);
+  if (!options.connection) throw optionError('stream.connection', 'is required', 'pass broker.connection');
+  if (typeof options.topic !== 'string' || !TOPIC_NAME.test(options.topic)) {
+    throw optionError(
+      'stream.topic',
+      'must be 1–200 characters of a-z A-Z 0-9 . _ -',
+      `got ${JSON.stringify(options.topic)}`,
+    );
+  }
+  intOption('stream.partitions', options.partitions, 1, 1024);
+  intOption('stream.messageBytes', options.messageBytes, 1024, MAX_MESSAGE_BYTES / 2);
+  intOption('stream.maxInFlight', options.maxInFlight, 1, 64);
+  if (options.features !== undefined) checkSpec('stream.features', options.features);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
+    throw optionError('stream.onProgress', 'must be a function', 'pass (progress) => …');
+  }
+}
+
+/** `name-YYYYMMDD-HHMMSS-mmm`: sorts by time, legal in Kafka, unique per call. */
+function freshName(name: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').slice(0, 19);
+  return `${name}-${stamp}${Math.random().toString(36).slice(2, 5)}`;
+}
+
+/**
+ * Streams `data` (Arrow Table, nodejs-polars DataFrame, Arquero table or records) into a Kafka topic as Arrow IPC
+ * messages over P partitions, with an idempotent producer. Every data check runs before the topic exists; if
+ * producing fails later, the topic it created is deleted, so nothing half-written is left as if complete.
+ */
+export async function stream(data: StreamInput, options: StreamOptions): Promise<StreamSummary> {
+  checkOptions(options);
+  const fresh = options.fresh ?? true;
+  const topic = fresh ? freshName(options.topic) : options.topic;
+  const converted = toArrowTable(data, topic);
+  if (converted.numRows === 0) {
+    throw feedError(
+      FeedCodes.empty,
+      'the data has no rows',
+      { topic },
+      { fix: 'check the filter or query that built it' },
+    );
+  }
+  const { table, vocabularies } = encodeStringColumns(converted, options.vocabularies ?? {}, topic);
+  if (options.features)
+    checkData(table, resolveSpec(options.features, table.schema, vocabularies, topic, table), topic);
+  const columns = schemaColumns(table.schema);
+  const partitions = options.partitions ?? 8;
+  const meta: TopicMeta = {
+    format: 1,
+    fingerprint: fingerprint(columns),
+    columns,
+    arrowSchema: Buffer.from(tableToIPC(table.slice(0, 0), 'stream')).toString('base64'),
+    partitions,
+    rows: table.numRows,
+    vocabularies,
+    ...(options.features ? { features: options.features } : {}),
+  };
+  await prepareTopic(options.connection, topic, meta, fresh);
+  try {
+    return await produce(table, topic, meta, options);
+  } catch (err) {
+    await deleteTopic(options.connection, topic);
+    throw err;
+  }
+}
+
+async function prepareTopic(
+  connection: KafkaConnection,
+  topic: string,
+  meta: TopicMeta,
+  fresh: boolean,
+): Promise<void> {
+  const admin = createAdmin(connection, { clientId: 'petal-stream' });
+  try {
+    if (!fresh && (await topicPartitions(admin, topic)) !== undefined) {
+      const consumer = createConsumer(connection, { groupId: 'petal-stream-check', maxBytes: 2 * MAX_MESSAGE_BYTES });
+      let existing: TopicMeta | undefined;
+      try {
+        existing = await readTopicMeta(consumer, topic, 0, 5000);
+      } finally {
+        await consumer.close(true);
+      }
+      if (existing && existing.fingerprint !== meta.fingerprint) {
+        const was = existing.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
+        const now = meta.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
+        throw feedError(
+          FeedCodes.schema,
+          `the topic exists with another schema (${was}); this data has (${now})`,
+          { topic },
+          {
+            fix: 'stream to a fresh topic (fresh: true, the default) or another name',
+          },
+        );
+      }
+      throw feedError(
+        FeedCodes.topicExists,
+        'the topic already holds a complete stream',
+        { topic },
+        {
+          fix: 'stream to a fresh topic (fresh: true, the default), or delete the topic first',
+        },
+      );
+    }
+    await createTopic(admin, topic, meta.partitions, {
+      'retention.ms': '-1',
+      'retention.bytes': '-1',
+      'max.message.bytes': String(MAX_MESSAGE_BYTES),
+    });
+  } finally {
+    await admin.close();
+  }
+}
+
+async function deleteTopic(connection: KafkaConnection, topic: string): Promise<void> {
+  const admin = createAdmin(connection, { clientId: 'petal-stream-cleanup' });
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+  } catch {
+    // The error that led here is the one to report; a topic without end markers is never read as complete.
+  } finally {
+    await admin.close().catch(() => {});
+  }
+}
+
+async function produce(
+  arrowTable: Table,
+  topic: string,
+  meta: TopicMeta,
+  options: StreamOptions,
+): Promise<StreamSummary> {
+  const producer = createProducer(options.connection, {
+    clientId: 'petal-stream',
+    idempotent: true,
+    acks: -1,
+    retries: 60,
+    retryDelay: 500,
+  });
+  const perPartition = Array.from({ length: meta.partitions }, () => ({ rows: 0, bytes: 0, batches: 0 }));
+  const progress: StreamProgress = {
+    topic,
+    rows: 0,
+    bytes: 0,
+    totalRows: arrowTable.numRows,
+    partitions: perPartition,
+  };
+  const send = (partition: number, kind: 'meta' | 'data' | 'end', value: Buffer) =>
+    producer.send({ messages: [{ topic, partition, value, headers: kindHeaders(kind) }] });
+  try {
+    const metaValue = encodeJson(meta);
+    await Promise.all(perPartition.map((_, p) => send(p, 'meta', metaValue)));
+    // One send per partition at a time keeps each partition in order; up to maxInFlight partitions at once.
+    const pending = new Map<number, Promise<void>>();
+    const maxInFlight = Math.min(options.maxInFlight ?? 4, meta.partitions);
+    let batches = 0;
+    for (const message of arrowMessages(
+      arrowTable,
+      rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES),
+    )) {
+      const partition = partitionOf(message.index, meta.partitions);
+      const previous = pending.get(partition);
+      if (previous) await previous;
+      while (pending.size >= maxInFlight) await Promise.race(pending.values());
+      const value = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
+      const sent = send(partition, 'data', value).then(() => {
+        pending.delete(partition);
+        const stats = perPartition[partition]!;
+        stats.rows += message.rows;
+        stats.bytes += value.byteLength;
+        stats.batches++;
+        progress.rows += message.rows;
+        progress.bytes += value.byteLength;
+        options.onProgress?.(progress);
+        if (progressChannel.hasSubscribers) progressChannel.publish(progress);
+      });
+      // A rejection is awaited below or by the race; this only keeps it from being reported unhandled meanwhile.
+      sent.catch(() => {});
+      pending.set(partition, sent);
+      batches++;
+    }
+    await Promise.all(pending.values());
+    await Promise.all(
+      perPartition.map((stats, partition) =>
+        send(partition, 'end', encodeJson({ partition, rows: stats.rows, batches: stats.batches } satisfies EndMarker)),
+      ),
+    );
+    return {
+      topic,
+      partitions: meta.partitions,
+      rows: progress.rows,
+      bytes: progress.bytes,
+      batches,
+      partitionRows: perPartition.map((s) => s.rows),
+      schema: meta.columns,
+      fingerprint: meta.fingerprint,
+      vocabularies: meta.vocabularies,
+    };
+  } finally {
+    await producer.close();
+  }
+}
