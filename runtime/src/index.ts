@@ -4,3 +4,5 @@ export { loadTf } from './tf/tf.ts';
 export type { Tf } from './tf/tf.ts';
 export * from './kafka/index.ts';
 export * from './feed/index.ts';
+export * from './protocol/index.ts';
+export * from './transport/index.ts';

@@ -1,0 +1,12 @@
+// Public surface of Petal's transport: authenticated, framed TCP connections carrying protocol frames.
+export { listen } from './server.ts';
+export type { ListenOptions, PetalServer } from './server.ts';
+export { connect } from './client.ts';
+export type { ConnectOptions } from './client.ts';
+export { Connection } from './connection.ts';
+export type { Handler, IncomingMessage, OutgoingMessage } from './connection.ts';
+export type { CommonOptions } from './settings.ts';
+export { TransportError } from './errors.ts';
+export { createClusterToken, MIN_TOKEN_BYTES } from './token.ts';
+export { refusedChannel, handlerErrorChannel } from './diagnostics.ts';
+export type { Refusal } from './diagnostics.ts';

@@ -1,0 +1,275 @@
+// `npm run bench -- exchange [--rounds R] [--warmup W]`
+//
+// A worker's exchange with a parameter server: push 16.8 MB of float32 gradients (a 4.2 M-parameter model), then
+// pull 16.8 MB of parameters, through Petal's transport (token handshake, frames, request/response) between this
+// process and a child playing the PS; against the same bytes both ways over a raw, length-prefixed net.Socket
+// between the same two processes, in the same run. Both sides reuse their receive buffers. Rounds of the two are
+// interleaved (order alternating), so a burst of load from something else hits both; `ratio` = Petal ÷ raw on the
+// best round (load only ever slows a run down), the median ratio is reported too.
+//
+// Also measured: copying the 16.8 MB out of a TensorFlow tensor (dataSync / data), which the PS path will pay.
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { MessageType, connect, createClusterToken, listen } from '@petal/runtime';
+import type { Connection } from '@petal/runtime';
+import { loadTf } from '@petal/runtime/tf';
+import { collectGarbage, intArg, median, num, printBench, round } from './bench-util.ts';
+
+const FLOATS = 4_200_000;
+const BYTES = FLOATS * 4;
+const args = process.argv.slice(2);
+
+// ---------------------------------------------------------------------------------------------------------------
+// The child: a Petal endpoint answering push/pull like a PS, and a raw socket server doing the same with bare bytes.
+
+async function serve(): Promise<void> {
+  const params = new Float32Array(FLOATS).fill(0.5);
+  const petal = await listen({
+    token: process.env.PETAL_BENCH_TOKEN!,
+    handler: (msg) => {
+      if (msg.type === MessageType.pushGradients) {
+        const g = msg.tensors[0]!.data as Float32Array; // a view into the receive buffer; a PS would apply it here
+        return { type: msg.type, meta: { ok: true, first: g[0] } };
+      }
+      return { type: msg.type, tensors: [{ dtype: 'float32', shape: [FLOATS], data: params }] };
+    },
+  });
+  // Raw protocol: [u32 n][n bytes] is a push, answered by one byte; [u32 0] is a pull, answered by [u32 n][n bytes].
+  const raw = net.createServer({ noDelay: true }, (socket) => {
+    const inbox = Buffer.allocUnsafeSlow(BYTES);
+    const paramBytes = Buffer.from(params.buffer);
+    const head = Buffer.alloc(4);
+    let headLen = 0;
+    let want = -1; // bytes of the push still expected; -1 while reading a length
+    let got = 0;
+    socket.on('data', (chunk: Buffer) => {
+      let at = 0;
+      while (at < chunk.length) {
+        if (want < 0) {
+          const take = Math.min(4 - headLen, chunk.length - at);
+          chunk.copy(head, headLen, at, at + take);
+          headLen += take;
+          at += take;
+          if (headLen < 4) return;
+          headLen = 0;
+          want = head.readUInt32LE(0);
+          got = 0;
+          if (want === 0) {
+            const len = Buffer.alloc(4);
+            len.writeUInt32LE(BYTES);
+            socket.cork();
+            socket.write(len);
+            socket.write(paramBytes);
+            socket.uncork();
+            want = -1;
+          }
+          continue;
+        }
+        const take = Math.min(want - got, chunk.length - at);
+        inbox.set(chunk.subarray(at, at + take), got);
+        got += take;
+        at += take;
+        if (got === want) {
+          socket.write(Buffer.from([1]));
+          want = -1;
+        }
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+  process.stdout.write(`${JSON.stringify({ petal: petal.port, raw: (raw.address() as net.AddressInfo).port })}\n`);
+  process.stdin.resume();
+  process.stdin.on('end', () => {
+    raw.close();
+    void petal.close();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The parent: the worker side.
+
+/** The raw reference client: push = length + bytes, then wait for one byte; pull = zero length, then read it back. */
+class RawClient {
+  readonly #socket: net.Socket;
+  readonly #inbox = Buffer.allocUnsafeSlow(BYTES);
+  #onChunk: (chunk: Buffer) => void = () => {};
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.on('data', (chunk: Buffer) => this.#onChunk(chunk));
+  }
+
+  push(data: Float32Array): Promise<void> {
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(data.byteLength);
+    const done = new Promise<void>((resolve) => (this.#onChunk = () => resolve()));
+    this.#socket.cork();
+    this.#socket.write(len);
+    this.#socket.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    this.#socket.uncork();
+    return done;
+  }
+
+  pull(): Promise<Float32Array> {
+    let got = -4;
+    const head = Buffer.alloc(4);
+    let want = 0;
+    const done = new Promise<Float32Array>((resolve) => {
+      this.#onChunk = (chunk) => {
+        let at = 0;
+        if (got < 0) {
+          const take = Math.min(-got, chunk.length);
+          chunk.copy(head, 4 + got, 0, take);
+          got += take;
+          at = take;
+          if (got < 0) return;
+          want = head.readUInt32LE(0);
+        }
+        this.#inbox.set(chunk.subarray(at), got);
+        got += chunk.length - at;
+        if (got >= want) resolve(new Float32Array(this.#inbox.buffer, 0, want / 4));
+      };
+    });
+    this.#socket.write(Buffer.alloc(4));
+    return done;
+  }
+}
+
+async function petalRound(conn: Connection, gradients: Float32Array): Promise<number> {
+  const t0 = performance.now();
+  const ack = await conn.request({
+    type: MessageType.pushGradients,
+    meta: { step: 1 },
+    tensors: [{ dtype: 'float32', shape: [FLOATS], data: gradients }],
+  });
+  ack.release();
+  const params = await conn.request({ type: MessageType.pullParams });
+  const p = params.tensors[0]!.data as Float32Array;
+  if (p.length !== FLOATS || p[FLOATS - 1] !== 0.5) throw new Error('pulled parameters are wrong');
+  params.release();
+  return performance.now() - t0;
+}
+
+async function rawRound(client: RawClient, gradients: Float32Array): Promise<number> {
+  const t0 = performance.now();
+  await client.push(gradients);
+  const p = await client.pull();
+  if (p.length !== FLOATS || p[FLOATS - 1] !== 0.5) throw new Error('raw pull is wrong');
+  return performance.now() - t0;
+}
+
+async function tfCopyCost(rounds: number): Promise<{ dataSyncMs: number[]; dataMs: number[] } | { error: string }> {
+  let tf;
+  try {
+    tf = loadTf();
+  } catch (err) {
+    return { error: (err as Error).message.split('\n')[0]! };
+  }
+  // tfjs caches a tensor's values after the first read, so every timed read is of a fresh tensor.
+  const base = tf.randomNormal([FLOATS]);
+  const dataSyncMs: number[] = [];
+  const dataMs: number[] = [];
+  for (let i = 0; i <= rounds; i++) {
+    const a = tf.add(base, i);
+    const b = tf.add(base, i + 1);
+    collectGarbage();
+    let t0 = performance.now();
+    a.dataSync();
+    if (i > 0) dataSyncMs.push(performance.now() - t0);
+    collectGarbage();
+    t0 = performance.now();
+    await b.data();
+    if (i > 0) dataMs.push(performance.now() - t0);
+    a.dispose();
+    b.dispose();
+  }
+  base.dispose();
+  return { dataSyncMs, dataMs };
+}
+
+async function main(): Promise<void> {
+  const ROUNDS = intArg(args, '--rounds', 15);
+  const WARMUP = intArg(args, '--warmup', 3);
+  const token = createClusterToken();
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--serve'], {
+    env: { ...process.env, PETAL_BENCH_TOKEN: token },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const ports = await new Promise<{ petal: number; raw: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (line) =>
+      resolve(JSON.parse(line) as { petal: number; raw: number }),
+    );
+    child.once('exit', (code) => reject(new Error(`the PS child exited (${code})`)));
+  });
+  const conn = await connect({ port: ports.petal, token });
+  const rawSocket = net.connect({ port: ports.raw, host: '127.0.0.1', noDelay: true });
+  await new Promise((resolve) => rawSocket.once('connect', resolve));
+  const raw = new RawClient(rawSocket);
+
+  const gradients = new Float32Array(FLOATS);
+  for (let i = 0; i < FLOATS; i++) gradients[i] = (i % 1000) * 1e-4;
+  const petalMs: number[] = [];
+  const rawMs: number[] = [];
+  for (let r = 0; r < WARMUP + ROUNDS; r++) {
+    collectGarbage();
+    const order = r % 2 === 0 ? ['petal', 'raw'] : ['raw', 'petal'];
+    for (const which of order) {
+      const ms = which === 'petal' ? await petalRound(conn, gradients) : await rawRound(raw, gradients);
+      if (r >= WARMUP) (which === 'petal' ? petalMs : rawMs).push(ms);
+    }
+  }
+  await conn.close();
+  rawSocket.end();
+  child.stdin.end();
+
+  const mbps = (ms: number): number => (2 * BYTES) / 1e6 / (ms / 1e3);
+  const summary = (name: string, xs: number[]): void => {
+    const best = Math.min(...xs);
+    const med = median(xs);
+    process.stdout.write(
+      `${name.padEnd(28)} best ${num(best, 7, 1)} ms ${num(mbps(best), 6)} MB/s   median ${num(med, 7, 1)} ms ${num(mbps(med), 6)} MB/s\n`,
+    );
+  };
+  process.stdout.write(
+    `exchange: push ${BYTES / 1e6} MB + pull ${BYTES / 1e6} MB per round, ${ROUNDS} rounds (+${WARMUP} warm-up)\n`,
+  );
+  summary('petal transport', petalMs);
+  summary('raw net.Socket', rawMs);
+
+  const tfCost = await tfCopyCost(10);
+  let tfDataSyncMs: number | null = null;
+  let tfDataMs: number | null = null;
+  if ('error' in tfCost) {
+    process.stdout.write(`tensor copy-out: not measured (${tfCost.error})\n`);
+  } else {
+    tfDataSyncMs = Math.min(...tfCost.dataSyncMs);
+    tfDataMs = Math.min(...tfCost.dataMs);
+    process.stdout.write(
+      `tensor.dataSync() 16.8 MB    best ${num(tfDataSyncMs, 7, 2)} ms   median ${num(median(tfCost.dataSyncMs), 7, 2)} ms\n` +
+        `await tensor.data() 16.8 MB  best ${num(tfDataMs, 7, 2)} ms   median ${num(median(tfCost.dataMs), 7, 2)} ms\n`,
+    );
+  }
+  const ratio = Math.min(...petalMs) / Math.min(...rawMs);
+  printBench({
+    name: 'exchange',
+    ratio: round(ratio),
+    ratioMedian: round(median(petalMs) / median(rawMs)),
+    goal: 1.5,
+    bytesEachWay: BYTES,
+    rounds: ROUNDS,
+    petalBestMs: round(Math.min(...petalMs), 2),
+    petalMedianMs: round(median(petalMs), 2),
+    rawBestMs: round(Math.min(...rawMs), 2),
+    rawMedianMs: round(median(rawMs), 2),
+    petalBestMBps: round(mbps(Math.min(...petalMs)), 0),
+    rawBestMBps: round(mbps(Math.min(...rawMs)), 0),
+    tfDataSyncMs: tfDataSyncMs === null ? null : round(tfDataSyncMs, 2),
+    tfDataMs: tfDataMs === null ? null : round(tfDataMs, 2),
+  });
+}
+
+if (args.includes('--serve')) await serve();
+else await main();
