@@ -9,5 +9,7 @@ export const MessageType = {
   pushGradients: 200,
   /** Worker → PS: ask for the current parameters of the shard; the response carries them as tensors. */
   pullParams: 201,
+  /** Worker → PS: ask once for the frozen (non-trainable) shards; the response carries them as tensors. */
+  pullFrozen: 202,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];

@@ -1,0 +1,19 @@
+// Public surface of the parameter server: shard plans, optimizers, the server, checkpoints.
+export { PsError } from './errors.ts';
+export { planShards, slicesOf, sliceVariables, assembleVariables } from './shard-plan.ts';
+export type { ShardPlan, ShardSlice, VariableSpec, PlanOptions } from './shard-plan.ts';
+export { createOptimizer, DEFAULT_EPSILON } from './optimizers.ts';
+export type { OptimizerConfig, ShardOptimizer } from './optimizers.ts';
+export { ShardStore } from './shard-store.ts';
+export type { TrainableShard, FrozenShard, StoreSnapshot } from './shard-store.ts';
+export { startParameterServer } from './parameter-server.ts';
+export type { ParameterServer, ParameterServerOptions, PsMode, PsStats } from './parameter-server.ts';
+export {
+  saveCheckpoint,
+  readCheckpoint,
+  latestCheckpoint,
+  commonSteps,
+  exportModel,
+  psCheckpointDir,
+} from './checkpoint.ts';
+export type { CheckpointData, ExportModelOptions } from './checkpoint.ts';

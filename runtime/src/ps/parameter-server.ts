@@ -1,0 +1,354 @@
+// A parameter server: serves its shards over the Petal transport and applies workers' gradients in one of three
+// modes. `sync`: one update per step from the average of the live workers' pushes (stale pushes dropped);
+// `async`: every push is an update; `ssp:K`: every push is an update, and a worker more than K steps ahead of the
+// slowest live worker waits in its pull. Pulls are where workers wait, so the PS never buffers work it cannot do.
+import { listen } from '../transport/index.ts';
+import type { Connection, Handler, IncomingMessage, OutgoingMessage, PetalServer } from '../transport/index.ts';
+import { MessageType } from '../protocol/index.ts';
+import type { TensorPayload } from '../protocol/index.ts';
+import { latestCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { PsError, optionsError } from './errors.ts';
+import { createOptimizer } from './optimizers.ts';
+import type { OptimizerConfig } from './optimizers.ts';
+import { any, checkOptions, int, str } from './options.ts';
+import type { ShardPlan } from './shard-plan.ts';
+import { ShardStore } from './shard-store.ts';
+
+/** How updates are applied: `sync`, `async`, or `ssp:K` (bounded staleness K ≥ 0). */
+export type PsMode = 'sync' | 'async' | `ssp:${number}`;
+
+/** Options of startParameterServer(). */
+export interface ParameterServerOptions {
+  /** Cluster token (see createClusterToken). */
+  token: string | Uint8Array;
+  /** Interface (default 127.0.0.1) and port (default 0: any). */
+  host?: string;
+  port?: number;
+  /** Cluster generation: pushes stamped with an older one are dropped. Default 0. */
+  generation?: number;
+  plan: ShardPlan;
+  psIndex: number;
+  optimizer: OptimizerConfig;
+  /** Default `sync`. */
+  mode?: PsMode;
+  /** The live worker ids at start. */
+  workers: readonly string[];
+  /** Initial values: this PS's slices by id, or whole variables by name. Copied. */
+  values: ReadonlyMap<string, Float32Array>;
+  /** Handlers running per connection before it stops reading (default 64): bounds pulls waiting in sync/ssp. */
+  maxConcurrentHandlers?: number;
+}
+
+/** Counters of what the PS did with pushes. */
+export interface PsStats {
+  applied: number;
+  pushes: number;
+  dropped: { stale: number; duplicate: number; notLive: number; generation: number };
+}
+
+/** A running parameter server. */
+export interface ParameterServer {
+  readonly host: string;
+  readonly port: number;
+  readonly mode: PsMode;
+  /** Updates applied so far. */
+  readonly globalStep: number;
+  readonly stats: PsStats;
+  /** The store (values, slots) — for tests and the checkpoint path; do not mutate while serving. */
+  readonly store: ShardStore;
+  /** Replaces the live worker set; a worker leaving releases a sync barrier or an SSP wait it was holding. */
+  setLiveWorkers(ids: readonly string[]): void;
+  /**
+   * Checkpoints at a sync point: at once, or with `atStep` right after the update that makes the global step
+   * `atStep` (before any other). Resolves to the file written.
+   */
+  checkpoint(dir: string, options?: { keep?: number; feedPositions?: unknown; atStep?: number }): Promise<string>;
+  /** Loads the newest checkpoint under `dir` (or the one at `step`); resolves to its feed positions, or undefined when there is none. */
+  restore(dir: string, step?: number): Promise<{ globalStep: number; feedPositions: unknown } | undefined>;
+  /** Stops serving; waiting pulls fail with PETAL_PS_CLOSED. Idempotent. */
+  close(): Promise<void>;
+}
+
+interface Waiter {
+  ready: () => boolean;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+const schema = {
+  token: any,
+  host: str,
+  port: int(0, 65535),
+  generation: int(0, 0xffff_ffff),
+  plan: any,
+  psIndex: int(0, 1_000_000),
+  optimizer: any,
+  mode: (v: unknown) => (parseMode(v) ? undefined : 'must be "sync", "async" or "ssp:K" with K an integer ≥ 0'),
+  workers: (v: unknown) =>
+    Array.isArray(v) && v.every((w) => typeof w === 'string' && w.length > 0)
+      ? undefined
+      : 'must be an array of worker ids',
+  values: (v: unknown) => (v instanceof Map ? undefined : 'must be a Map of name → Float32Array'),
+  maxConcurrentHandlers: int(1, 1_000_000),
+};
+
+/** Starts a PS listening on the transport. Throws PETAL_PS_OPTIONS, PETAL_PS_SHAPE or transport errors. */
+export async function startParameterServer(options: ParameterServerOptions): Promise<ParameterServer> {
+  checkOptions('parameterServer options', options, schema, [
+    'token',
+    'plan',
+    'psIndex',
+    'optimizer',
+    'workers',
+    'values',
+  ]);
+  if (options.psIndex >= options.plan.numPs) {
+    throw optionsError(
+      `parameterServer options.psIndex ${options.psIndex} is not below plan.numPs ${options.plan.numPs}`,
+    );
+  }
+  const mode = (options.mode ?? 'sync') as PsMode;
+  const staleness = parseMode(mode)!.staleness;
+  const optimizer = createOptimizer(options.optimizer, 'parameterServer options.optimizer');
+  const store = new ShardStore(options.plan, options.psIndex, optimizer, options.values);
+  const generation = options.generation ?? 0;
+  const stats: PsStats = { applied: 0, pushes: 0, dropped: { stale: 0, duplicate: 0, notLive: 0, generation: 0 } };
+  let live = new Set(options.workers);
+  const pushedThisStep = new Set<string>(); // sync
+  const clocks = new Map<string, number>(); // ssp: steps each worker has pushed
+  for (const w of live) clocks.set(w, 0);
+  const waiters = new Set<Waiter>();
+  const stepHooks = new Map<number, (() => void)[]>();
+  let closed = false;
+
+  const minClock = (): number => {
+    let min = Infinity;
+    for (const w of live) min = Math.min(min, clocks.get(w) ?? 0);
+    return min === Infinity ? 0 : min;
+  };
+  const wake = (): void => {
+    for (const w of waiters) {
+      if (w.ready()) {
+        waiters.delete(w);
+        w.resolve();
+      }
+    }
+  };
+  const afterUpdate = (): void => {
+    stats.applied++;
+    const hooks = stepHooks.get(store.globalStep);
+    if (hooks) {
+      stepHooks.delete(store.globalStep);
+      for (const h of hooks) h();
+    }
+  };
+  const maybeFinishStep = (): void => {
+    if (store.gathered === 0) return;
+    for (const w of live) if (!pushedThisStep.has(w)) return;
+    store.applyAverage();
+    pushedThisStep.clear();
+    afterUpdate();
+  };
+  const waitUntil = (ready: () => boolean): Promise<void> | undefined => {
+    if (ready()) return undefined;
+    if (closed) return Promise.reject(closedError());
+    return new Promise((resolve, reject) => waiters.add({ ready, resolve, reject }));
+  };
+
+  const onPull = async (msg: IncomingMessage): Promise<OutgoingMessage> => {
+    const { worker, step } = pullMeta(msg.meta);
+    if (mode === 'sync') await waitUntil(() => store.globalStep >= step);
+    else if (staleness !== undefined) await waitUntil(() => !live.has(worker) || step - minClock() <= staleness);
+    const data = store.pullCopy();
+    const tensors: TensorPayload[] = data.map((d) => ({ dtype: 'float32', shape: [d.length], data: d }));
+    return {
+      type: MessageType.pullParams,
+      meta: { globalStep: store.globalStep, shards: store.trainable.map((s) => s.slice.id) },
+      tensors,
+    };
+  };
+
+  const onPush = (msg: IncomingMessage): OutgoingMessage => {
+    const { worker, step } = pullMeta(msg.meta);
+    const grads = msg.tensors.map((t) => t.data);
+    if (msg.tensors.some((t) => t.dtype !== 'float32')) {
+      throw new PsError('PETAL_PS_SHAPE', 'gradients must be float32', { fix: 'push float32 gradients' });
+    }
+    store.checkGradients(grads);
+    stats.pushes++;
+    const answer = (accepted: boolean, reason?: string): OutgoingMessage => ({
+      type: MessageType.pushGradients,
+      meta: { accepted, reason, globalStep: store.globalStep },
+    });
+    if (msg.generation < generation) {
+      stats.dropped.generation++;
+      return answer(false, 'generation');
+    }
+    if (!live.has(worker)) {
+      stats.dropped.notLive++;
+      return answer(false, 'not-live');
+    }
+    if (mode === 'sync') {
+      if (step < store.globalStep) {
+        stats.dropped.stale++;
+        return answer(false, 'stale');
+      }
+      if (step > store.globalStep) {
+        throw new PsError(
+          'PETAL_PS_STEP_AHEAD',
+          `worker ${worker} pushed step ${step}; the PS is at step ${store.globalStep}`,
+          {
+            detail: { worker, step, globalStep: store.globalStep },
+            fix: 'pull the parameters for a step (which waits for it) before pushing its gradients',
+          },
+        );
+      }
+      if (pushedThisStep.has(worker)) {
+        stats.dropped.duplicate++;
+        return answer(false, 'duplicate');
+      }
+      store.accumulate(grads as Float32Array[]);
+      pushedThisStep.add(worker);
+      maybeFinishStep();
+    } else {
+      store.apply(grads as Float32Array[]);
+      afterUpdate();
+      clocks.set(worker, Math.max(clocks.get(worker) ?? 0, step + 1));
+    }
+    wake();
+    return answer(true);
+  };
+
+  const onFrozen = (): OutgoingMessage => ({
+    type: MessageType.pullFrozen,
+    meta: { shards: store.frozen.map((s) => s.slice.id) },
+    tensors: store.frozen.map((s) => ({ dtype: 'float32', shape: [s.params.length], data: s.params })),
+  });
+
+  const handler: Handler = (msg: IncomingMessage, _connection: Connection) => {
+    switch (msg.type) {
+      case MessageType.pullParams:
+        return onPull(msg);
+      case MessageType.pushGradients:
+        return onPush(msg);
+      case MessageType.pullFrozen:
+        return onFrozen();
+      case MessageType.ping:
+        return { type: MessageType.ping };
+      default:
+        throw new PsError('PETAL_PS_UNKNOWN_MESSAGE', `a parameter server takes no message type ${msg.type}`, {
+          fix: 'send pull/push/pullFrozen requests to a PS',
+        });
+    }
+  };
+
+  const server: PetalServer = await listen({
+    token: options.token,
+    host: options.host,
+    port: options.port,
+    generation,
+    handler,
+    maxConcurrentHandlers: options.maxConcurrentHandlers,
+  });
+
+  let closePromise: Promise<void> | undefined;
+  return {
+    host: server.host,
+    port: server.port,
+    mode,
+    get globalStep() {
+      return store.globalStep;
+    },
+    stats,
+    store,
+    setLiveWorkers(ids) {
+      const next = new Set(ids);
+      const floor = minClock();
+      for (const w of next) if (!clocks.has(w)) clocks.set(w, floor);
+      for (const w of clocks.keys()) if (!next.has(w)) clocks.delete(w);
+      live = next;
+      if (mode === 'sync') {
+        for (const w of pushedThisStep) if (!live.has(w)) pushedThisStep.delete(w);
+        // A leaver's gradient stays in the sum: it was live when it pushed. The step completes when the rest have.
+        if (store.gathered > 0 && [...live].every((w) => pushedThisStep.has(w))) {
+          store.applyAverage();
+          pushedThisStep.clear();
+          afterUpdate();
+        }
+      }
+      wake();
+    },
+    async checkpoint(dir, opts = {}) {
+      checkOptions('checkpoint options', opts, {
+        keep: int(1, 1_000_000),
+        feedPositions: any,
+        atStep: int(0, Number.MAX_SAFE_INTEGER),
+      });
+      if (opts.atStep !== undefined && opts.atStep !== store.globalStep) {
+        if (opts.atStep < store.globalStep) {
+          throw new PsError(
+            'PETAL_PS_CHECKPOINT_MISSED',
+            `step ${opts.atStep} is past (the PS is at ${store.globalStep})`,
+            {
+              fix: 'ask for a checkpoint at a step the PS has not reached yet',
+            },
+          );
+        }
+        const atStep = opts.atStep;
+        await new Promise<void>((resolve) => {
+          const list = stepHooks.get(atStep) ?? [];
+          list.push(resolve);
+          stepHooks.set(atStep, list);
+        });
+      }
+      // The snapshot is taken synchronously: no update can interleave with it.
+      const snap = store.snapshot();
+      return saveCheckpoint(
+        dir,
+        { ...snap, psIndex: options.psIndex, numPs: options.plan.numPs, feedPositions: opts.feedPositions ?? null },
+        { keep: opts.keep },
+      );
+    },
+    async restore(dir, step) {
+      const ck = await latestCheckpoint(dir, options.psIndex, step);
+      if (!ck) return undefined;
+      store.restore(ck);
+      pushedThisStep.clear();
+      for (const w of clocks.keys()) clocks.set(w, ck.globalStep);
+      wake();
+      return { globalStep: ck.globalStep, feedPositions: ck.feedPositions };
+    },
+    close() {
+      closePromise ??= (async () => {
+        closed = true;
+        for (const w of waiters) w.reject(closedError());
+        waiters.clear();
+        await server.close();
+      })();
+      return closePromise;
+    },
+  };
+}
+
+function closedError(): PsError {
+  return new PsError('PETAL_PS_CLOSED', 'the parameter server is shutting down', {
+    retryable: true,
+    fix: 'reconnect to the restarted parameter server',
+  });
+}
+
+function parseMode(v: unknown): { staleness?: number } | undefined {
+  if (v === 'sync' || v === 'async') return {};
+  const m = typeof v === 'string' ? /^ssp:(\d{1,6})$/.exec(v) : null;
+  return m ? { staleness: Number(m[1]) } : undefined;
+}
+
+function pullMeta(meta: unknown): { worker: string; step: number } {
+  const m = (typeof meta === 'object' && meta !== null ? meta : {}) as { worker?: unknown; step?: unknown };
+  if (typeof m.worker !== 'string' || !Number.isSafeInteger(m.step) || (m.step as number) < 0) {
+    throw new PsError('PETAL_PS_REQUEST', 'pull/push metadata must be {worker: string, step: integer ≥ 0}', {
+      fix: 'use the Petal worker client, which sends both',
+    });
+  }
+  return { worker: m.worker, step: m.step as number };
+}

@@ -1,0 +1,184 @@
+// The shards one parameter server holds: values, optimizer slots, the global step, and the gradient sums of the
+// step being gathered. Everything here is synchronous, so an update is atomic with respect to every request.
+import { PsError } from './errors.ts';
+import type { ShardOptimizer } from './optimizers.ts';
+import { slicesOf } from './shard-plan.ts';
+import type { ShardPlan, ShardSlice } from './shard-plan.ts';
+
+/** A trainable shard: its slice, its values, its optimizer slots (in the optimizer's slotNames order). */
+export interface TrainableShard {
+  slice: ShardSlice;
+  params: Float32Array;
+  slots: Float32Array[];
+}
+
+/** A frozen shard: served once, never updated. */
+export interface FrozenShard {
+  slice: ShardSlice;
+  params: Float32Array;
+}
+
+/** A consistent copy of a store, for checkpoints. */
+export interface StoreSnapshot {
+  globalStep: number;
+  optimizerState: Record<string, number>;
+  trainable: TrainableShard[];
+  frozen: FrozenShard[];
+}
+
+/** One PS's shards and optimizer. */
+export class ShardStore {
+  readonly optimizer: ShardOptimizer;
+  readonly trainable: TrainableShard[];
+  readonly frozen: FrozenShard[];
+  /** Updates applied so far. */
+  globalStep = 0;
+  readonly #sums: Float32Array[];
+  #summed = 0;
+  #pullCopy: { step: number; data: Float32Array[] } | undefined;
+
+  /**
+   * `values` holds each of this PS's slices by slice id, or whole variables by name (sliced here); values are
+   * copied. Throws PETAL_PS_SHAPE when one is missing or the wrong length.
+   */
+  constructor(plan: ShardPlan, psIndex: number, optimizer: ShardOptimizer, values: ReadonlyMap<string, Float32Array>) {
+    this.optimizer = optimizer;
+    const mine = slicesOf(plan, psIndex);
+    const valueOf = (s: ShardSlice): Float32Array => {
+      const own = values.get(s.id);
+      const whole = own ? undefined : values.get(s.variable);
+      const data = own ?? whole?.subarray(s.begin, s.end);
+      const want = s.end - s.begin;
+      if (!data || (whole && whole.length !== s.shape.reduce((a, b) => a * b, 1)) || data.length !== want) {
+        throw new PsError('PETAL_PS_SHAPE', `no ${want}-element value for slice "${s.id}" of "${s.variable}"`, {
+          detail: { slice: s.id },
+          fix: 'pass the initial values of every variable (or slice) this PS holds, with the plan’s shapes',
+        });
+      }
+      return data.slice();
+    };
+    this.trainable = mine
+      .filter((s) => s.trainable)
+      .map((slice) => {
+        const n = slice.end - slice.begin;
+        return { slice, params: valueOf(slice), slots: optimizer.slotNames.map(() => new Float32Array(n)) };
+      });
+    this.frozen = mine.filter((s) => !s.trainable).map((slice) => ({ slice, params: valueOf(slice) }));
+    this.#sums = this.trainable.map((s) => new Float32Array(s.params.length));
+  }
+
+  /** Checks that `grads` has one array per trainable shard, of the shard's length. Throws PETAL_PS_SHAPE. */
+  checkGradients(grads: readonly { length: number }[]): void {
+    if (grads.length !== this.trainable.length) {
+      throw new PsError(
+        'PETAL_PS_SHAPE',
+        `push carries ${grads.length} gradients; this PS holds ${this.trainable.length} trainable shards`,
+        {
+          fix: 'push one float32 gradient per trainable shard of this PS, in plan order (from the same plan)',
+        },
+      );
+    }
+    this.trainable.forEach((s, i) => {
+      if (grads[i]!.length !== s.params.length) {
+        throw new PsError(
+          'PETAL_PS_SHAPE',
+          `gradient for "${s.slice.id}" has ${grads[i]!.length} elements, want ${s.params.length}`,
+          {
+            fix: 'push gradients shaped by the same shard plan as the PS',
+          },
+        );
+      }
+    });
+  }
+
+  /** Applies one update from these gradients (one per trainable shard) and advances the global step. */
+  apply(grads: readonly Float32Array[]): void {
+    this.trainable.forEach((s, i) => this.optimizer.apply(s.params, grads[i]!, s.slots));
+    this.optimizer.finishStep();
+    this.globalStep++;
+  }
+
+  /** Adds gradients to the sums of the step being gathered. */
+  accumulate(grads: readonly Float32Array[]): void {
+    this.#sums.forEach((sum, i) => {
+      const g = grads[i]!;
+      for (let j = 0; j < sum.length; j++) sum[j]! += g[j]!;
+    });
+    this.#summed++;
+  }
+
+  /** Gradients gathered for the current step. */
+  get gathered(): number {
+    return this.#summed;
+  }
+
+  /** Applies the average of the gathered gradients (if any) as one update, then clears the sums. */
+  applyAverage(): void {
+    if (this.#summed === 0) return;
+    const n = this.#summed;
+    for (const sum of this.#sums) for (let j = 0; j < sum.length; j++) sum[j]! /= n;
+    this.apply(this.#sums);
+    for (const sum of this.#sums) sum.fill(0);
+    this.#summed = 0;
+  }
+
+  /** Drops the gathered gradients (restore, generation change). */
+  clearGathered(): void {
+    for (const sum of this.#sums) sum.fill(0);
+    this.#summed = 0;
+  }
+
+  /**
+   * The trainable values as sent to workers: a copy made once per global step and shared by every pull of that
+   * step, so a later update never changes bytes still queued on a socket.
+   */
+  pullCopy(): Float32Array[] {
+    if (this.#pullCopy?.step !== this.globalStep) {
+      this.#pullCopy = { step: this.globalStep, data: this.trainable.map((s) => s.params.slice()) };
+    }
+    return this.#pullCopy.data;
+  }
+
+  /** A deep copy of everything a checkpoint holds. */
+  snapshot(): StoreSnapshot {
+    return {
+      globalStep: this.globalStep,
+      optimizerState: this.optimizer.state(),
+      trainable: this.trainable.map((s) => ({
+        slice: s.slice,
+        params: s.params.slice(),
+        slots: s.slots.map((x) => x.slice()),
+      })),
+      frozen: this.frozen.map((s) => ({ slice: s.slice, params: s.params.slice() })),
+    };
+  }
+
+  /** Loads a snapshot (values copied in). Throws PETAL_PS_CHECKPOINT when it does not hold this store's shards. */
+  restore(snapshot: StoreSnapshot): void {
+    const byId = new Map([...snapshot.trainable, ...snapshot.frozen].map((s) => [s.slice.id, s]));
+    const fail = (why: string): PsError =>
+      new PsError('PETAL_PS_CHECKPOINT', `checkpoint does not fit this parameter server: ${why}`, {
+        fix: 'restore with the same model, number of PS and optimizer the checkpoint was taken with',
+      });
+    for (const s of [...this.trainable, ...this.frozen]) {
+      const saved = byId.get(s.slice.id);
+      if (!saved || saved.slice.begin !== s.slice.begin || saved.slice.end !== s.slice.end)
+        throw fail(`slice "${s.slice.id}" differs or is missing`);
+    }
+    for (const s of this.trainable) {
+      const saved = byId.get(s.slice.id) as TrainableShard;
+      if (!saved.slots || saved.slots.length !== s.slots.length)
+        throw fail(`slice "${s.slice.id}" has other optimizer slots`);
+    }
+    for (const s of this.trainable) {
+      const saved = byId.get(s.slice.id) as TrainableShard;
+      s.params.set(saved.params);
+      s.slots.forEach((slot, i) => slot.set(saved.slots[i]!));
+    }
+    for (const s of this.frozen) s.params.set(byId.get(s.slice.id)!.params);
+    this.optimizer.restoreState(snapshot.optimizerState);
+    this.globalStep = snapshot.globalStep;
+    this.clearGathered();
+    this.#pullCopy = undefined;
+  }
+}
