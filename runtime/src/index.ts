@@ -6,3 +6,5 @@ export * from './kafka/index.ts';
 export * from './feed/index.ts';
 export * from './protocol/index.ts';
 export * from './transport/index.ts';
+export * from './pool/index.ts';
+export * from './ps/index.ts';

@@ -5,16 +5,17 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { PetalError } from '../errors.ts';
+import { spawnTied } from '../pool/owner-tie.ts';
+import type { TiedChild } from '../pool/owner-tie.ts';
 
 /** The host every Petal broker listener binds to; never a wildcard (the format step rejects 0.0.0.0). */
 export const LOOPBACK = '127.0.0.1';
 
 /**
- * Runs `command` so that it dies with this process, even on SIGKILL, which Node cannot catch. Linux's
- * PR_SET_PDEATHSIG is out of reach from Node, so a `sh` wrapper holds a pipe from us on fd 3: the kernel closes
- * our end when we die however we die, the watcher's `read` sees EOF and terminates the command (then kills it
- * after `graceS`). The wrapper exits with the command's status, so our `exit` event means the command ended.
- * The wrapper prints the command's pid first; resolves with the child (the wrapper) and that pid.
+ * Runs `command` so that it dies with this process, even on SIGKILL, which Node cannot catch: the pool's `sh`
+ * wrapper watching a pipe from us (`spawnTied`, shared with the local task pool) sends SIGTERM when our end
+ * closes, then SIGKILL after `graceS`. The command's stdout and stderr go to `logFd`. The wrapper exits with the
+ * command's status, so the child's `exit` event means the command ended; resolves with it and the command's pid.
  */
 export async function spawnAttached(
   command: string,
@@ -22,70 +23,19 @@ export async function spawnAttached(
   logFd: number,
   graceS: number,
 ): Promise<{ child: ChildProcess; pid: number }> {
-  // A background job's stdin is /dev/null in a non-interactive shell, hence the pipe moved to fd 3 and named
-  // explicitly; the command itself gets neither fd 3 nor our pipe, so only our death closes the write end.
-  const script = [
-    // A terminal's Ctrl-C reaches our whole process group. The owner decides when the broker stops; a wrapper
-    // killed by it would orphan its watcher, which later sends SIGKILL to a pid that may be reused by then.
-    "trap '' INT HUP QUIT",
-    'exec 3<&0 </dev/null',
-    '"$@" >&2 3<&- &',
-    'pid=$!',
-    'echo "$pid"',
-    // The watcher's grace sleep must not outlive it: when the command ends first we kill the watcher, and its
-    // trap takes the sleep along (wait returns at once on a trapped signal).
-    `{ read -r _ <&3; kill -TERM "$pid"; trap 'kill "$s"; exit 0' TERM; sleep ${graceS} & s=$!; wait "$s"; kill -KILL "$pid"; } >/dev/null 2>&1 &`,
-    'watcher=$!',
-    'exec 3<&-',
-    'wait "$pid"; code=$?',
-    'kill "$watcher" 2>/dev/null',
-    'exit "$code"',
-  ].join('\n');
-  const child = spawn('/bin/sh', ['-c', script, 'petal-kafka', command, ...args], { stdio: ['pipe', 'pipe', logFd] });
-  const pid = await firstLine(child);
+  let tied: TiedChild;
+  try {
+    tied = await spawnTied(command, args, { stdio: [logFd, logFd], graceS, name: 'petal-kafka' });
+  } catch (err) {
+    throw new PetalError('PETAL_KAFKA_START', 'could not start /bin/sh to supervise the broker', {
+      cause: err,
+      fix: 'Petal needs a POSIX /bin/sh',
+    });
+  }
   // The broker must never keep its owner alive: the owner's exit is what ends it.
-  child.unref();
-  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-  (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-  return { child, pid };
-}
-
-function firstLine(child: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString('utf8');
-      const newline = text.indexOf('\n');
-      if (newline < 0) return;
-      cleanup();
-      const pid = Number(text.slice(0, newline));
-      if (Number.isInteger(pid) && pid > 0) resolve(pid);
-      else
-        reject(
-          new PetalError(
-            'PETAL_KAFKA_START',
-            `the broker wrapper printed "${text.slice(0, newline)}" instead of a pid`,
-          ),
-        );
-    };
-    const onFail = (err?: unknown): void => {
-      cleanup();
-      reject(
-        new PetalError('PETAL_KAFKA_START', 'could not start /bin/sh to supervise the broker', {
-          cause: err,
-          fix: 'Petal needs a POSIX /bin/sh',
-        }),
-      );
-    };
-    const cleanup = (): void => {
-      child.stdout?.off('data', onData);
-      child.off('error', onFail);
-      child.off('exit', onFail);
-    };
-    child.stdout?.on('data', onData);
-    child.once('error', onFail);
-    child.once('exit', onFail);
-  });
+  tied.child.unref();
+  for (const stream of tied.child.stdio) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  return tied;
 }
 
 /** Runs `command` in a session of its own with output to `logFd`, so it outlives this process. */
