@@ -5,13 +5,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
+  LOOPBACK,
   brokerConnection,
+  findFreePort,
+  portFree,
   isPetalError,
   kafkaStatePaths,
   readBrokerRecord,
@@ -25,7 +27,7 @@ import { stateDir, venvBin } from '@petal/runtime/locations';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const notebooksDir = join(root, 'notebooks');
-const HOST = '127.0.0.1';
+const HOST = LOOPBACK;
 /** How long JupyterLab gets to stop its kernels after SIGTERM before we kill what is left. */
 const LAB_STOP_GRACE_MS = 30_000;
 const LAB_READY_TIMEOUT_MS = 120_000;
@@ -101,34 +103,13 @@ function hasDisplay(): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 // Ports and processes
 
-/** A port nobody listens on right now; JupyterLab binds it moments later (port_retries=0 makes a race fail loudly). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
+/** Refuses a taken --port before anything starts, rather than after the broker is up. */
 async function ensurePortFree(port: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new StartError(
-              `--port ${port}: ${HOST}:${port} is already in use\n  fix: pass another --port, or leave it out to pick a free one`,
-            )
-          : err,
-      ),
+  if (!(await portFree(port))) {
+    throw new StartError(
+      `--port ${port}: ${HOST}:${port} is already in use\n  fix: pass another --port, or leave it out to pick a free one`,
     );
-    server.listen(port, HOST, () => server.close(() => resolve()));
-  });
+  }
 }
 
 /**
@@ -399,7 +380,8 @@ async function main(argv: string[]): Promise<number> {
   const session = randomBytes(8).toString('hex');
   const stopper = new Stopper(`PETAL_SESSION=${session}`);
   if (options.port !== undefined) await ensurePortFree(options.port);
-  const port = options.port ?? (await freePort());
+  // A port free now; JupyterLab binds it moments later (port_retries=0 makes a race fail loudly).
+  const port = options.port ?? (await findFreePort());
   const kafka = await connectKafka();
   let code = 1;
   try {

@@ -2,6 +2,7 @@
 export { PetalError, isPetalError } from './errors.ts';
 export { loadTf } from './tf/tf.ts';
 export type { Tf } from './tf/tf.ts';
+export { LOOPBACK, findFreePort, portAccepts, portFree, waitUntil } from './net/loopback.ts';
 export * from './kafka/index.ts';
 export * from './feed/index.ts';
 export * from './protocol/index.ts';

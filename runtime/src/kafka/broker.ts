@@ -20,19 +20,8 @@ import {
   writePrivateFile,
 } from './broker-config.ts';
 import type { BrokerLayout } from './broker-config.ts';
-import {
-  LOOPBACK,
-  findFreePort,
-  jvmsMatching,
-  logTail,
-  portAccepts,
-  portFree,
-  processMatches,
-  spawnAttached,
-  spawnDetached,
-  terminate,
-  waitUntil,
-} from './broker-process.ts';
+import { jvmsMatching, logTail, processMatches, spawnAttached, spawnDetached, terminate } from './broker-process.ts';
+import { LOOPBACK, findFreePort, portAccepts, portFree, waitUntil } from '../net/loopback.ts';
 import { waitForMetadata } from './client.ts';
 import type { KafkaConnection, KafkaSasl } from './client.ts';
 
