@@ -12,8 +12,8 @@ import { FeedCodes, checkKeys, feedError, intOption, optionError } from './error
 import { checkData, checkSpec, resolveSpec } from './feature-spec.ts';
 import type { FeatureSpec } from './feature-spec.ts';
 import { partitionOf } from './partitioner.ts';
-import { toArrowTable } from './to-arrow.ts';
-import type { StreamInput } from './to-arrow.ts';
+import { chunksOf, toArrowTable } from './to-arrow.ts';
+import type { StreamInput, TableInput } from './to-arrow.ts';
 import { readTopicMeta } from './topic-meta-reader.ts';
 import { encodeJson, fingerprint, kindHeaders, schemaColumns } from './topic-records.ts';
 import type { EndMarker, TopicMeta } from './topic-records.ts';
@@ -25,6 +25,7 @@ export interface StreamProgress {
   topic: string;
   rows: number;
   bytes: number;
+  /** Rows in the input; -1 for chunked input, whose length is known only at the end. */
   totalRows: number;
   partitions: { rows: number; bytes: number; batches: number }[];
 }
@@ -102,26 +103,29 @@ function freshName(name: string): string {
 }
 
 /**
- * Streams `data` (Arrow Table, nodejs-polars DataFrame, Arquero table or records) into a Kafka topic as Arrow IPC
- * messages over P partitions, with an idempotent producer. Every data check runs before the topic exists; if
- * producing fails later, the topic it created is deleted, so nothing half-written is left as if complete.
+ * Streams `data` (Arrow Table, nodejs-polars DataFrame, Arquero table or records — or an iterable of those as
+ * chunks) into a Kafka topic as Arrow IPC messages over P partitions, with an idempotent producer. Every data check
+ * of a table runs before any of it is sent (for chunks, before that chunk is sent); if producing fails, the topic
+ * this call created is deleted, so nothing half-written is left as if complete.
  */
 export async function stream(data: StreamInput, options: StreamOptions): Promise<StreamSummary> {
   checkOptions(options);
   const fresh = options.fresh ?? true;
   const topic = fresh ? freshName(options.topic) : options.topic;
-  const converted = toArrowTable(data, topic);
-  if (converted.numRows === 0) {
+  const chunks = chunksOf(data);
+  const iterator = chunks ? toAsyncIterator(chunks) : undefined;
+  const first = iterator ? await iterator.next() : { done: false, value: data as TableInput };
+  const prepared = first.done ? undefined : prepare(first.value, topic, options, undefined);
+  if (!prepared || prepared.table.numRows === 0) {
+    await iterator?.return?.();
     throw feedError(
       FeedCodes.empty,
-      'the data has no rows',
+      iterator ? 'the first chunk of the data has no rows' : 'the data has no rows',
       { topic },
       { fix: 'check the filter or query that built it' },
     );
   }
-  const { table, vocabularies } = encodeStringColumns(converted, options.vocabularies ?? {}, topic);
-  if (options.features)
-    checkData(table, resolveSpec(options.features, table.schema, vocabularies, topic, table), topic);
+  const { table, vocabularies } = prepared;
   const columns = schemaColumns(table.schema);
   const partitions = options.partitions ?? 8;
   const meta: TopicMeta = {
@@ -130,17 +134,75 @@ export async function stream(data: StreamInput, options: StreamOptions): Promise
     columns,
     arrowSchema: Buffer.from(tableToIPC(table.slice(0, 0), 'stream')).toString('base64'),
     partitions,
-    rows: table.numRows,
+    rows: iterator ? -1 : table.numRows,
     vocabularies,
     ...(options.features ? { features: options.features } : {}),
   };
-  await prepareTopic(options.connection, topic, meta, fresh);
   try {
-    return await produce(table, topic, meta, options);
+    await prepareTopic(options.connection, topic, meta, fresh);
   } catch (err) {
+    await iterator?.return?.();
+    throw err;
+  }
+  async function* tables(): AsyncGenerator<Table> {
+    yield table;
+    if (!iterator) return;
+    let index = 1;
+    for (let next = await iterator.next(); !next.done; next = await iterator.next(), index++) {
+      const chunk = prepare(next.value, topic, options, meta).table;
+      if (fingerprint(schemaColumns(chunk.schema)) !== meta.fingerprint) {
+        const was = meta.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
+        const now = schemaColumns(chunk.schema)
+          .map((c) => `${c.name}: ${c.type}`)
+          .join(', ');
+        throw feedError(
+          FeedCodes.schema,
+          `chunk ${index} has another schema (${now}) than the first (${was})`,
+          { topic },
+          { fix: 'give every chunk the same columns and types' },
+        );
+      }
+      yield chunk;
+    }
+  }
+  try {
+    return await produce(tables(), topic, meta, options);
+  } catch (err) {
+    await iterator?.return?.();
     await deleteTopic(options.connection, topic);
     throw err;
   }
+}
+
+function toAsyncIterator(chunks: AsyncIterable<TableInput> | Iterable<TableInput>): AsyncIterator<TableInput> {
+  if (Symbol.asyncIterator in chunks) return chunks[Symbol.asyncIterator]();
+  const sync = chunks[Symbol.iterator]();
+  return {
+    next: async () => sync.next(),
+    return: async () => sync.return?.() ?? { done: true, value: undefined },
+  };
+}
+
+/**
+ * One table (or chunk) → Arrow with string columns encoded and the data checked against the feature spec. Later
+ * chunks (`meta` given) use the first chunk's vocabularies, which must therefore cover every label: pass
+ * `vocabularies` for the string columns of chunked data.
+ */
+function prepare(
+  data: TableInput,
+  topic: string,
+  options: StreamOptions,
+  meta: TopicMeta | undefined,
+): { table: Table; vocabularies: Vocabularies } {
+  const converted = toArrowTable(data, topic);
+  const encoded = encodeStringColumns(converted, meta?.vocabularies ?? options.vocabularies ?? {}, topic);
+  if (options.features && encoded.table.numRows > 0)
+    checkData(
+      encoded.table,
+      resolveSpec(options.features, encoded.table.schema, encoded.vocabularies, topic, encoded.table),
+      topic,
+    );
+  return encoded;
 }
 
 async function prepareTopic(
@@ -202,7 +264,7 @@ async function deleteTopic(connection: KafkaConnection, topic: string): Promise<
 }
 
 async function produce(
-  arrowTable: Table,
+  tables: AsyncIterable<Table>,
   topic: string,
   meta: TopicMeta,
   options: StreamOptions,
@@ -219,7 +281,7 @@ async function produce(
     topic,
     rows: 0,
     bytes: 0,
-    totalRows: arrowTable.numRows,
+    totalRows: meta.rows,
     partitions: perPartition,
   };
   const send = (partition: number, kind: 'meta' | 'data' | 'end', value: Buffer) =>
@@ -231,30 +293,32 @@ async function produce(
     const pending = new Map<number, Promise<void>>();
     const maxInFlight = Math.min(options.maxInFlight ?? 4, meta.partitions);
     let batches = 0;
-    for (const message of arrowMessages(
-      arrowTable,
-      rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES),
-    )) {
-      const partition = partitionOf(message.index, meta.partitions);
-      const previous = pending.get(partition);
-      if (previous) await previous;
-      while (pending.size >= maxInFlight) await Promise.race(pending.values());
-      const value = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
-      const sent = send(partition, 'data', value).then(() => {
-        pending.delete(partition);
-        const stats = perPartition[partition]!;
-        stats.rows += message.rows;
-        stats.bytes += value.byteLength;
-        stats.batches++;
-        progress.rows += message.rows;
-        progress.bytes += value.byteLength;
-        options.onProgress?.(progress);
-        if (progressChannel.hasSubscribers) progressChannel.publish(progress);
-      });
-      // A rejection is awaited below or by the race; this only keeps it from being reported unhandled meanwhile.
-      sent.catch(() => {});
-      pending.set(partition, sent);
-      batches++;
+    for await (const arrowTable of tables) {
+      if (arrowTable.numRows === 0) continue;
+      const rows = rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES);
+      for (const message of arrowMessages(arrowTable, rows)) {
+        // Message indices run on across chunks, so the round-robin spreads chunks evenly too.
+        const partition = partitionOf(batches, meta.partitions);
+        const previous = pending.get(partition);
+        if (previous) await previous;
+        while (pending.size >= maxInFlight) await Promise.race(pending.values());
+        const value = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.byteLength);
+        const sent = send(partition, 'data', value).then(() => {
+          pending.delete(partition);
+          const stats = perPartition[partition]!;
+          stats.rows += message.rows;
+          stats.bytes += value.byteLength;
+          stats.batches++;
+          progress.rows += message.rows;
+          progress.bytes += value.byteLength;
+          options.onProgress?.(progress);
+          if (progressChannel.hasSubscribers) progressChannel.publish(progress);
+        });
+        // A rejection is awaited below or by the race; this only keeps it from being reported unhandled meanwhile.
+        sent.catch(() => {});
+        pending.set(partition, sent);
+        batches++;
+      }
     }
     await Promise.all(pending.values());
     await Promise.all(

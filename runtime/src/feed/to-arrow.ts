@@ -4,8 +4,14 @@
 import { Table, tableFromIPC, tableFromJSON } from 'apache-arrow';
 import { FeedCodes, feedError } from './errors.ts';
 
-/** What `stream()` accepts: an Arrow Table, a nodejs-polars DataFrame, an Arquero table, or plain records. */
-export type StreamInput = Table | PolarsLike | ArqueroLike | readonly Record<string, unknown>[];
+/** One table of data: an Arrow Table, a nodejs-polars DataFrame, an Arquero table, or plain records. */
+export type TableInput = Table | PolarsLike | ArqueroLike | readonly Record<string, unknown>[];
+
+/**
+ * What `stream()` accepts: one table, or chunks of them (sync or async iterable) for data larger than memory —
+ * each chunk is converted, checked and sent before the next is pulled.
+ */
+export type StreamInput = TableInput | Iterable<TableInput> | AsyncIterable<TableInput>;
 
 /** The part of a nodejs-polars DataFrame Petal uses. */
 export interface PolarsLike {
@@ -17,8 +23,20 @@ export interface ArqueroLike {
   toArrowIPC(options?: { format?: 'file' | 'stream' }): Uint8Array;
 }
 
+/** The chunks of a chunked input, or undefined when `data` is one table. */
+export function chunksOf(data: StreamInput): AsyncIterable<TableInput> | Iterable<TableInput> | undefined {
+  // Tables, DataFrames and arrays are iterable too (over rows): they are one table, never chunks.
+  if (data instanceof Table || Array.isArray(data)) return undefined;
+  if (typeof (data as PolarsLike).writeIPC === 'function' || typeof (data as ArqueroLike).toArrowIPC === 'function')
+    return undefined;
+  if (typeof (data as AsyncIterable<TableInput>)[Symbol.asyncIterator] === 'function')
+    return data as AsyncIterable<TableInput>;
+  if (typeof (data as Iterable<TableInput>)[Symbol.iterator] === 'function') return data as Iterable<TableInput>;
+  return undefined;
+}
+
 /** Converts `data` to an Arrow Table, once. Throws PETAL_FEED_INPUT for anything else. */
-export function toArrowTable(data: StreamInput, topic: string): Table {
+export function toArrowTable(data: TableInput, topic: string): Table {
   if (data instanceof Table) return data;
   if (Array.isArray(data)) {
     if (data.length === 0) return new Table();
@@ -36,7 +54,7 @@ export function toArrowTable(data: StreamInput, topic: string): Table {
     `stream() cannot read a ${name}`,
     { topic },
     {
-      fix: 'pass an Apache Arrow Table, a nodejs-polars DataFrame, an Arquero table or an array of plain records',
+      fix: 'pass an Apache Arrow Table, a nodejs-polars DataFrame, an Arquero table, an array of plain records, or an (async) iterable of those as chunks',
     },
   );
 }

@@ -22,6 +22,7 @@ export interface TopicMeta {
   /** The Arrow schema as an empty IPC stream, base64. */
   arrowSchema: string;
   partitions: number;
+  /** Rows in the topic; -1 when streamed in chunks (the end markers count them). */
   rows: number;
   vocabularies: Vocabularies;
   features?: FeatureSpec;

@@ -12,6 +12,8 @@ function isStringColumn(vector: Vector): boolean {
   return (
     type.typeId === Type.Utf8 ||
     type.typeId === Type.LargeUtf8 ||
+    // nodejs-polars writes its strings as Utf8View.
+    type.typeId === Type.Utf8View ||
     (type.typeId === Type.Dictionary &&
       [Type.Utf8, Type.LargeUtf8].includes((type as { dictionary: { typeId: Type } }).dictionary.typeId))
   );

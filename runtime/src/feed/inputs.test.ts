@@ -1,0 +1,185 @@
+// What goes in and comes out besides plain Arrow tables: a nodejs-polars DataFrame and an Arquero table (the real
+// packages), real flower JPEGs in a binary column decoded and resized, and a corrupt JPEG under both decode policies.
+import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Binary, Int32, Table, makeData, makeVector } from 'apache-arrow';
+import * as aq from 'arquero';
+import pl from 'nodejs-polars';
+import { isPetalError } from '../errors.ts';
+import { startBroker } from '../kafka/broker.ts';
+import type { Broker } from '../kafka/broker.ts';
+import { loadTf } from '../tf/tf.ts';
+import { feed } from './feed.ts';
+import type { FeedOptions } from './feed.ts';
+import { stream } from './stream.ts';
+
+const tf = loadTf();
+const FLOWERS = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'data', 'flowers');
+let broker: Broker;
+let dir: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'petal-feed-inputs-'));
+  broker = await startBroker({ dataDir: join(dir, 'kafka'), logFile: join(dir, 'kafka', 'broker.log') });
+});
+after(async () => {
+  try {
+    await broker?.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Feeds `topic` whole and returns every row's xs values (row-major) and the feed's stats. */
+async function readAll(options: Omit<FeedOptions, 'connection'>) {
+  const f = feed({ connection: broker.connection, ...options });
+  const rows: number[][] = [];
+  const shapes: number[][] = [];
+  try {
+    for await (const batch of f) {
+      shapes.push(batch.xs.shape);
+      const width = batch.xs.size / batch.rows;
+      const values = batch.xs.dataSync();
+      for (let i = 0; i < batch.rows; i++) rows.push(Array.from(values.subarray(i * width, (i + 1) * width)));
+    }
+  } finally {
+    await f.close();
+  }
+  return { rows, shapes, stats: f.stats() };
+}
+
+/** An Arrow table of JPEG file bytes (`image`) and class indices (`label`). */
+function imageTable(files: Uint8Array[]): Table {
+  const offsets = new Int32Array(files.length + 1);
+  files.forEach((f, i) => (offsets[i + 1] = offsets[i]! + f.byteLength));
+  const data = new Uint8Array(offsets[files.length]!);
+  files.forEach((f, i) => data.set(f, offsets[i]!));
+  const labels = Int32Array.from(files, (_, i) => i % 5);
+  return new Table({
+    image: makeVector(makeData({ type: new Binary(), length: files.length, valueOffsets: offsets, data })),
+    label: makeVector(makeData({ type: new Int32(), length: files.length, data: labels })),
+  });
+}
+
+function flowerFiles(count: number): Buffer[] {
+  const classes = readdirSync(FLOWERS, { withFileTypes: true }).filter((d) => d.isDirectory());
+  return Array.from({ length: count }, (_, i) => {
+    const folder = join(FLOWERS, classes[i % classes.length]!.name);
+    const file = readdirSync(folder).filter((f) => f.endsWith('.jpg'))[i]!;
+    return readFileSync(join(folder, file));
+  });
+}
+
+describe('inputs', { timeout: 120_000 }, () => {
+  const N = 20_000;
+
+  test('a nodejs-polars DataFrame streams and feeds every row once, labels through the vocabulary', async () => {
+    const id = Array.from({ length: N }, (_, i) => i);
+    const df = pl.DataFrame({ id, x: id.map((i) => i * 0.25), kind: id.map((i) => (i % 3 === 0 ? 'a' : 'b')) });
+    const summary = await stream(df, {
+      connection: broker.connection,
+      topic: 'polars',
+      partitions: 4,
+      messageBytes: 32 * 1024,
+      features: { xs: ['id', 'x', 'kind'] },
+    });
+    assert.equal(summary.rows, N);
+    assert.deepEqual(summary.vocabularies, { kind: ['a', 'b'] });
+    const { rows } = await readAll({ topic: summary.topic, batchSize: 512 });
+    const seen = new Uint8Array(N);
+    for (const [rowId, x, a, b] of rows) {
+      seen[rowId!]!++;
+      assert.equal(x, rowId! * 0.25);
+      assert.deepEqual([a, b], rowId! % 3 === 0 ? [1, 0] : [0, 1]);
+    }
+    assert.ok(
+      seen.every((c) => c === 1),
+      'an id was lost or repeated',
+    );
+  });
+
+  test('an Arquero table streams and feeds every row once', async () => {
+    const id = Float64Array.from({ length: N }, (_, i) => i);
+    const table = aq.table({ id, y: Array.from(id, (i) => i % 7) });
+    const summary = await stream(table, {
+      connection: broker.connection,
+      topic: 'arquero',
+      partitions: 3,
+      messageBytes: 32 * 1024,
+    });
+    assert.equal(summary.rows, N);
+    const { rows } = await readAll({
+      topic: summary.topic,
+      batchSize: 1000,
+      features: { xs: 'id', ys: { column: 'y', kind: 'label', depth: 7 } },
+    });
+    const ids = rows.map((r) => r[0]!).sort((a, b) => a - b);
+    assert.deepEqual(ids, Array.from(id));
+  });
+
+  test('a binary JPEG column of real flower photos decodes and resizes to the requested shape', async () => {
+    const files = flowerFiles(10);
+    const summary = await stream(imageTable(files), {
+      connection: broker.connection,
+      topic: 'flowers',
+      partitions: 2,
+      features: {
+        xs: { column: 'image', kind: 'image', height: 40, width: 56 },
+        ys: { column: 'label', kind: 'onehot', depth: 5 },
+      },
+    });
+    const before = tf.memory().numTensors;
+    const f = feed({ connection: broker.connection, topic: summary.topic, batchSize: 4 });
+    let rows = 0;
+    for await (const batch of f) {
+      assert.deepEqual(batch.xs.shape.slice(1), [40, 56, 3]);
+      assert.deepEqual(batch.ys!.shape, [batch.rows, 5]);
+      const [min, max, mean] = tf.tidy(() =>
+        [batch.xs.min(), batch.xs.max(), batch.xs.mean()].map((t) => t.dataSync()[0]!),
+      );
+      assert.ok(min! >= 0 && max! <= 1 && max! > 0.5 && mean! > 0.05, `pixel range ${min}…${max}, mean ${mean}`);
+      rows += batch.rows;
+    }
+    await f.close();
+    assert.equal(rows, 10);
+    assert.equal(tf.memory().numTensors, before, 'the feed leaked tensors');
+  });
+
+  test("a corrupt JPEG fails naming topic, partition and row; 'skip' counts and reports it", async () => {
+    const files: Uint8Array[] = flowerFiles(6);
+    // Starts like a JPEG (so stream()'s signature check passes) and then is not one.
+    files[3] = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, ...Array.from({ length: 200 }, (_, i) => i % 251)]);
+    const summary = await stream(imageTable(files), {
+      connection: broker.connection,
+      topic: 'corrupt',
+      partitions: 1,
+      features: {
+        xs: { column: 'image', kind: 'image', height: 32, width: 32 },
+        ys: { column: 'label', kind: 'label', depth: 5 },
+      },
+    });
+    await assert.rejects(readAll({ topic: summary.topic, batchSize: 2 }), (err: unknown) => {
+      assert.ok(isPetalError(err, 'PETAL_FEED_IMAGE'), String(err));
+      assert.match(err.message, new RegExp(`topic ${summary.topic}, column "image", partition 0, offset \\d+, row 3`));
+      assert.match(err.fix ?? '', /onDecodeError: 'skip'/);
+      return true;
+    });
+    const reported: unknown[] = [];
+    const listener = (message: unknown) => reported.push(message);
+    subscribe('petal:feed:skipped', listener);
+    try {
+      const { rows, stats } = await readAll({ topic: summary.topic, batchSize: 2, onDecodeError: 'skip' });
+      assert.equal(rows.length, 5);
+      assert.equal(stats.skipped, 1);
+      assert.equal(stats.rows, 5);
+    } finally {
+      unsubscribe('petal:feed:skipped', listener);
+    }
+    assert.equal(reported.length, 1);
+    assert.deepEqual((reported[0] as { partition: number; rows: number }).rows, 1);
+  });
+});
