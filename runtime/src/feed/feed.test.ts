@@ -1,33 +1,16 @@
 // stream() and feed() against a real broker (one per file, shared by its tests): exactly-once delivery, order,
 // epochs, named feeds side by side, resume positions, and every bad input with its own error.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { tableFromArrays } from 'apache-arrow';
 import { isPetalError } from '../errors.ts';
-import { startBroker } from '../kafka/broker.ts';
-import type { Broker } from '../kafka/broker.ts';
+import { useTestBroker } from '../kafka/test-broker.ts';
 import { loadTf } from '../tf/tf.ts';
 import { feed } from './feed.ts';
 import { stream } from './stream.ts';
 
 const tf = loadTf();
-let broker: Broker;
-let dir: string;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'petal-feed-'));
-  broker = await startBroker({ dataDir: join(dir, 'kafka'), logFile: join(dir, 'kafka', 'broker.log') });
-});
-after(async () => {
-  try {
-    await broker?.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const testBroker = useTestBroker('petal-feed');
 
 function numericTable(n: number) {
   const id = new Int32Array(n);
@@ -46,7 +29,7 @@ describe('stream and feed', { timeout: 180_000 }, () => {
   test('100 k rows over 8 partitions: every id once per epoch, two epochs the same multiset', async () => {
     const progress: number[] = [];
     const summary = await stream(numericTable(N), {
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: 'ids',
       partitions: 8,
       messageBytes: 64 * 1024,
@@ -68,7 +51,14 @@ describe('stream and feed', { timeout: 180_000 }, () => {
       ['id', 'x'],
     );
 
-    const f = feed({ connection: broker.connection, topic, batchSize: 1000, epochs: 2, shuffleBuffer: 5000, seed: 7 });
+    const f = feed({
+      connection: testBroker().connection,
+      topic,
+      batchSize: 1000,
+      epochs: 2,
+      shuffleBuffer: 5000,
+      seed: 7,
+    });
     const seen = [new Uint8Array(N), new Uint8Array(N)];
     const before = tf.memory().numTensors;
     for await (const batch of f) {
@@ -92,7 +82,7 @@ describe('stream and feed', { timeout: 180_000 }, () => {
 
   test('without shuffling, each partition arrives in order; positions resume mid-epoch', async () => {
     const f = feed({
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic,
       batchSize: 500,
       partitions: [3],
@@ -116,7 +106,7 @@ describe('stream and feed', { timeout: 180_000 }, () => {
     assert.ok(position);
     // Resuming re-reads from the first message not wholly delivered: nothing after the position is lost.
     const resumed = feed({
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic,
       batchSize: 500,
       partitions: [3],
@@ -136,7 +126,7 @@ describe('stream and feed', { timeout: 180_000 }, () => {
   });
 
   test('bad input: each gets its own error naming the topic and column', async () => {
-    const connection = broker.connection;
+    const connection = testBroker().connection;
     const code = (c: string, pattern: RegExp) => (err: unknown) => {
       assert.ok(isPetalError(err, c), `${String(err)} is not ${c}`);
       assert.match(err.message, pattern);
@@ -194,20 +184,20 @@ describe('stream and feed', { timeout: 180_000 }, () => {
 
   test('train and validation feeds run side by side', async () => {
     const val = await stream(numericTable(10_000), {
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: 'val',
       partitions: 2,
       messageBytes: 16 * 1024,
     });
     const train = feed({
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic,
       name: 'train',
       batchSize: 4096,
       features: { xs: 'x', ys: 'id' },
     });
     const validation = feed({
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: val.topic,
       name: 'validation',
       batchSize: 1000,

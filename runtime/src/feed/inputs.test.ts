@@ -2,16 +2,14 @@
 // packages), real flower JPEGs in a binary column decoded and resized, and a corrupt JPEG under both decode policies.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Binary, Int32, Table, makeData, makeVector } from 'apache-arrow';
 import * as aq from 'arquero';
 import pl from 'nodejs-polars';
 import { isPetalError } from '../errors.ts';
-import { startBroker } from '../kafka/broker.ts';
-import type { Broker } from '../kafka/broker.ts';
+import { useTestBroker } from '../kafka/test-broker.ts';
 import { loadTf } from '../tf/tf.ts';
 import { feed } from './feed.ts';
 import type { FeedOptions } from './feed.ts';
@@ -19,24 +17,11 @@ import { stream } from './stream.ts';
 
 const tf = loadTf();
 const FLOWERS = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'data', 'flowers');
-let broker: Broker;
-let dir: string;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'petal-feed-inputs-'));
-  broker = await startBroker({ dataDir: join(dir, 'kafka'), logFile: join(dir, 'kafka', 'broker.log') });
-});
-after(async () => {
-  try {
-    await broker?.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const testBroker = useTestBroker('petal-feed-inputs');
 
 /** Feeds `topic` whole and returns every row's xs values (row-major) and the feed's stats. */
 async function readAll(options: Omit<FeedOptions, 'connection'>) {
-  const f = feed({ connection: broker.connection, ...options });
+  const f = feed({ connection: testBroker().connection, ...options });
   const rows: number[][] = [];
   const shapes: number[][] = [];
   try {
@@ -81,7 +66,7 @@ describe('inputs', { timeout: 120_000 }, () => {
     const id = Array.from({ length: N }, (_, i) => i);
     const df = pl.DataFrame({ id, x: id.map((i) => i * 0.25), kind: id.map((i) => (i % 3 === 0 ? 'a' : 'b')) });
     const summary = await stream(df, {
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: 'polars',
       partitions: 4,
       messageBytes: 32 * 1024,
@@ -106,7 +91,7 @@ describe('inputs', { timeout: 120_000 }, () => {
     const id = Float64Array.from({ length: N }, (_, i) => i);
     const table = aq.table({ id, y: Array.from(id, (i) => i % 7) });
     const summary = await stream(table, {
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: 'arquero',
       partitions: 3,
       messageBytes: 32 * 1024,
@@ -124,7 +109,7 @@ describe('inputs', { timeout: 120_000 }, () => {
   test('a binary JPEG column of real flower photos decodes and resizes to the requested shape', async () => {
     const files = flowerFiles(10);
     const summary = await stream(imageTable(files), {
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: 'flowers',
       partitions: 2,
       features: {
@@ -133,7 +118,7 @@ describe('inputs', { timeout: 120_000 }, () => {
       },
     });
     const before = tf.memory().numTensors;
-    const f = feed({ connection: broker.connection, topic: summary.topic, batchSize: 4 });
+    const f = feed({ connection: testBroker().connection, topic: summary.topic, batchSize: 4 });
     let rows = 0;
     for await (const batch of f) {
       assert.deepEqual(batch.xs.shape.slice(1), [40, 56, 3]);
@@ -154,7 +139,7 @@ describe('inputs', { timeout: 120_000 }, () => {
     // Starts like a JPEG (so stream()'s signature check passes) and then is not one.
     files[3] = Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, ...Array.from({ length: 200 }, (_, i) => i % 251)]);
     const summary = await stream(imageTable(files), {
-      connection: broker.connection,
+      connection: testBroker().connection,
       topic: 'corrupt',
       partitions: 1,
       features: {

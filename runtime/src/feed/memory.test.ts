@@ -2,30 +2,14 @@
 // fed in child processes whose peak RSS (VmHWM) must stay well below the data size.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { after, before, test } from 'node:test';
-import { startBroker } from '../kafka/broker.ts';
-import type { Broker } from '../kafka/broker.ts';
+import { test } from 'node:test';
+import { useTestBroker } from '../kafka/test-broker.ts';
 
 const MEGABYTES = 300;
 const child = join(import.meta.dirname, 'testing', 'memory-child.ts');
-let broker: Broker;
-let dir: string;
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'petal-feed-memory-'));
-  broker = await startBroker({ dataDir: join(dir, 'kafka'), logFile: join(dir, 'kafka', 'broker.log') });
-});
-after(async () => {
-  try {
-    await broker?.stop();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const testBroker = useTestBroker('petal-feed-memory');
 
 interface ChildResult {
   peakKiB: number;
@@ -38,7 +22,7 @@ interface ChildResult {
 async function run(mode: 'stream' | 'feed', topic: string): Promise<ChildResult> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [child, mode, JSON.stringify(broker.connection), topic, String(MEGABYTES)],
+    [child, mode, JSON.stringify(testBroker().connection), topic, String(MEGABYTES)],
     { maxBuffer: 1 << 20 },
   );
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as ChildResult;
