@@ -9,3 +9,5 @@ export * from './protocol/index.ts';
 export * from './transport/index.ts';
 export * from './pool/index.ts';
 export * from './ps/index.ts';
+export * from './job/index.ts';
+export * from './worker/index.ts';

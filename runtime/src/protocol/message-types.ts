@@ -11,5 +11,7 @@ export const MessageType = {
   pullParams: 201,
   /** Worker → PS: ask once for the frozen (non-trainable) shards; the response carries them as tensors. */
   pullFrozen: 202,
+  /** Worker → PS: the worker has no more data this epoch (epoch in metadata); answered once every worker has. */
+  epochDone: 203,
 } as const;
 export type MessageType = (typeof MessageType)[keyof typeof MessageType];

@@ -2,6 +2,8 @@
 // modes. `sync`: one update per step from the average of the live workers' pushes (stale pushes dropped);
 // `async`: every push is an update; `ssp:K`: every push is an update, and a worker more than K steps ahead of the
 // slowest live worker waits in its pull. Pulls are where workers wait, so the PS never buffers work it cannot do.
+// Epochs: a worker out of data sends `epochDone` and leaves the live set until every member has, so peers with more
+// data go on alone (no hang, nothing dropped); the last one releases them all into the next epoch together.
 import { listen } from '../transport/index.ts';
 import type { Connection, Handler, IncomingMessage, OutgoingMessage, PetalServer } from '../transport/index.ts';
 import { MessageType } from '../protocol/index.ts';
@@ -56,7 +58,10 @@ export interface ParameterServer {
   readonly stats: PsStats;
   /** The store (values, slots) — for tests and the checkpoint path; do not mutate while serving. */
   readonly store: ShardStore;
-  /** Replaces the live worker set; a worker leaving releases a sync barrier or an SSP wait it was holding. */
+  /**
+   * Replaces the member set; a worker leaving releases a sync barrier or an SSP wait it was holding. Members done
+   * with the current epoch (an `epochDone` request) stay out of the live set until every member is done.
+   */
   setLiveWorkers(ids: readonly string[]): void;
   /**
    * Checkpoints at a sync point: at once, or with `atStep` right after the update that makes the global step
@@ -113,7 +118,13 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
   const store = new ShardStore(options.plan, options.psIndex, optimizer, options.values);
   const generation = options.generation ?? 0;
   const stats: PsStats = { applied: 0, pushes: 0, dropped: { stale: 0, duplicate: 0, notLive: 0, generation: 0 } };
+  // Live = members not done with the current epoch. Members come from setLiveWorkers (failures, scaling); a worker
+  // out of data for the epoch leaves the live set until every member is done, so no peer waits on it.
+  let members = new Set(options.workers);
   let live = new Set(options.workers);
+  let epoch = 0;
+  const epochDone = new Set<string>();
+  let highClock = 0; // ssp/async: the highest step any worker has pushed + 1
   const pushedThisStep = new Set<string>(); // sync
   const clocks = new Map<string, number>(); // ssp: steps each worker has pushed
   for (const w of live) clocks.set(w, 0);
@@ -149,6 +160,33 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
     pushedThisStep.clear();
     afterUpdate();
   };
+  const applyLive = (): void => {
+    const next = new Set([...members].filter((w) => !epochDone.has(w)));
+    const floor = minClock();
+    for (const w of next) if (!clocks.has(w)) clocks.set(w, floor);
+    for (const w of clocks.keys()) if (!next.has(w)) clocks.delete(w);
+    live = next;
+    if (mode === 'sync') {
+      for (const w of pushedThisStep) if (!live.has(w)) pushedThisStep.delete(w);
+      // A leaver's gradient stays in the sum: it was live when it pushed. The step completes when the rest have.
+      if (store.gathered > 0 && [...live].every((w) => pushedThisStep.has(w))) {
+        store.applyAverage();
+        pushedThisStep.clear();
+        afterUpdate();
+      }
+    }
+    wake();
+  };
+  const maybeNextEpoch = (): void => {
+    if (epochDone.size === 0 || ![...members].every((w) => epochDone.has(w))) return;
+    epoch++;
+    epochDone.clear();
+    // Every member starts the next epoch at the same clock, so SSP compares like with like.
+    live = new Set(members);
+    clocks.clear();
+    for (const w of live) clocks.set(w, highClock);
+    wake();
+  };
   const waitUntil = (ready: () => boolean): Promise<void> | undefined => {
     if (ready()) return undefined;
     if (closed) return Promise.reject(closedError());
@@ -157,13 +195,15 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
 
   const onPull = async (msg: IncomingMessage): Promise<OutgoingMessage> => {
     const { worker, step } = pullMeta(msg.meta);
+    const began = performance.now();
     if (mode === 'sync') await waitUntil(() => store.globalStep >= step);
     else if (staleness !== undefined) await waitUntil(() => !live.has(worker) || step - minClock() <= staleness);
+    const waitedMs = performance.now() - began;
     const data = store.pullCopy();
     const tensors: TensorPayload[] = data.map((d) => ({ dtype: 'float32', shape: [d.length], data: d }));
     return {
       type: MessageType.pullParams,
-      meta: { globalStep: store.globalStep, shards: store.trainable.map((s) => s.slice.id) },
+      meta: { globalStep: store.globalStep, shards: store.trainable.map((s) => s.slice.id), waitedMs },
       tensors,
     };
   };
@@ -214,9 +254,36 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
       store.apply(grads as Float32Array[]);
       afterUpdate();
       clocks.set(worker, Math.max(clocks.get(worker) ?? 0, step + 1));
+      highClock = Math.max(highClock, step + 1);
     }
     wake();
     return answer(true);
+  };
+
+  // Resolves once every member is done with `meta.epoch`; answers the step to resume at (sync: the global step;
+  // ssp/async: the common clock every member restarts from).
+  const onEpochDone = async (msg: IncomingMessage): Promise<OutgoingMessage> => {
+    const m = (typeof msg.meta === 'object' && msg.meta !== null ? msg.meta : {}) as {
+      worker?: unknown;
+      epoch?: unknown;
+    };
+    if (typeof m.worker !== 'string' || !Number.isSafeInteger(m.epoch) || (m.epoch as number) < 0) {
+      throw new PsError('PETAL_PS_REQUEST', 'epochDone metadata must be {worker: string, epoch: integer ≥ 0}', {
+        fix: 'use the Petal worker client, which sends both',
+      });
+    }
+    const worker = m.worker;
+    const done = m.epoch as number;
+    if (done === epoch && members.has(worker)) {
+      epochDone.add(worker);
+      applyLive();
+      maybeNextEpoch();
+    }
+    await waitUntil(() => epoch > done || !members.has(worker));
+    return {
+      type: MessageType.epochDone,
+      meta: { epoch, globalStep: store.globalStep, resumeStep: mode === 'sync' ? store.globalStep : highClock },
+    };
   };
 
   const onFrozen = (): OutgoingMessage => ({
@@ -233,6 +300,8 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
         return onPush(msg);
       case MessageType.pullFrozen:
         return onFrozen();
+      case MessageType.epochDone:
+        return onEpochDone(msg);
       case MessageType.ping:
         return { type: MessageType.ping };
       default:
@@ -262,21 +331,9 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
     stats,
     store,
     setLiveWorkers(ids) {
-      const next = new Set(ids);
-      const floor = minClock();
-      for (const w of next) if (!clocks.has(w)) clocks.set(w, floor);
-      for (const w of clocks.keys()) if (!next.has(w)) clocks.delete(w);
-      live = next;
-      if (mode === 'sync') {
-        for (const w of pushedThisStep) if (!live.has(w)) pushedThisStep.delete(w);
-        // A leaver's gradient stays in the sum: it was live when it pushed. The step completes when the rest have.
-        if (store.gathered > 0 && [...live].every((w) => pushedThisStep.has(w))) {
-          store.applyAverage();
-          pushedThisStep.clear();
-          afterUpdate();
-        }
-      }
-      wake();
+      members = new Set(ids);
+      applyLive();
+      maybeNextEpoch();
     },
     async checkpoint(dir, opts = {}) {
       checkOptions('checkpoint options', opts, {
