@@ -3,6 +3,7 @@
 // data itself — nulls, NaN labels, ragged lists, image signatures — before the topic exists.
 import { Type } from 'apache-arrow';
 import type { Data, DataType, Schema, Table } from 'apache-arrow';
+import { binaryValue } from './arrow-columns.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
 import type { Vocabularies } from './vocabulary.ts';
 
@@ -95,7 +96,8 @@ function isListOfNumbers(type: DataType): boolean {
 }
 
 function isBinary(type: DataType): boolean {
-  return type.typeId === Type.Binary || type.typeId === Type.LargeBinary;
+  // nodejs-polars writes its binary columns as BinaryView.
+  return type.typeId === Type.Binary || type.typeId === Type.LargeBinary || type.typeId === Type.BinaryView;
 }
 
 function typeError(topic: string, column: string, type: DataType, wanted: string, fix: string) {
@@ -314,10 +316,8 @@ function checkLabels(data: Data, feature: ResolvedFeature, topic: string, base: 
 }
 
 function checkImages(data: Data, column: string, topic: string, base: number): void {
-  const offsets = data.valueOffsets as Int32Array;
-  const bytes = data.values as Uint8Array;
   for (let i = 0; i < data.length; i++) {
-    if (!looksLikeImage(bytes.subarray(Number(offsets[i]), Number(offsets[i + 1])))) {
+    if (!looksLikeImage(binaryValue(data, i))) {
       throw feedError(
         FeedCodes.image,
         'the bytes are neither a JPEG nor a PNG file',
