@@ -11,3 +11,4 @@ export * from './pool/index.ts';
 export * from './ps/index.ts';
 export * from './job/index.ts';
 export * from './worker/index.ts';
+export * from './coordinator/index.ts';

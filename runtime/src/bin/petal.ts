@@ -1,6 +1,9 @@
 // The petal CLI, the composition root: the only place in the runtime that prints or attaches loggers.
 // `petal COMMAND ...`; each command lives in its own module and is loaded only when used.
-import { isPetalError } from '../errors.ts';
+import { spawn } from 'node:child_process';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PetalError, isPetalError } from '../errors.ts';
 
 /** A CLI command: runs with its own argv and returns the process exit code. */
 export type Command = (argv: string[]) => Promise<number>;
@@ -14,7 +17,45 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'up | down | status of the embedded Kafka broker',
     load: async () => (await import('./kafka-command.ts')).kafkaCommand,
   },
+  cluster: {
+    summary: 'up | status | down of a PS/worker cluster kept in the background',
+    load: async () => (await import('./cluster-command.ts')).clusterCommand,
+  },
+  train: {
+    summary: 'train JOB.json on a fresh cluster, printing progress',
+    load: async () => (await import('./train-command.ts')).trainCommand,
+  },
+  kernel: {
+    summary: 'install the Jupyter kernel "TypeScript (Petal)" (runs `petal-kernel`)',
+    load: async () => forwardTo('petal-kernel'),
+  },
 };
+
+/**
+ * Runs another executable with the rest of argv, as git runs its subcommands: the runtime knows nothing of Jupyter,
+ * so `petal kernel ...` is `petal-kernel ...` from the kernel package. It is looked up as npm would: the
+ * `node_modules/.bin` folders above this file first, then PATH.
+ */
+function forwardTo(executable: string): Command {
+  const bins: string[] = [];
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dirname(dir) !== dir; dir = dirname(dir))
+    bins.push(join(dir, 'node_modules', '.bin'));
+  const PATH = [...bins, process.env.PATH ?? ''].join(delimiter);
+  return (argv) =>
+    new Promise((resolve, reject) => {
+      const child = spawn(executable, argv, { stdio: 'inherit', env: { ...process.env, PATH } });
+      child.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'ENOENT'
+            ? new PetalError('PETAL_CLI_MISSING', `\`${executable}\` is not on PATH`, {
+                fix: `run it through npm (\`npx petal ...\`), or install the package that provides ${executable}`,
+              })
+            : err,
+        ),
+      );
+      child.once('exit', (code) => resolve(code ?? 1));
+    });
+}
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);

@@ -9,3 +9,4 @@ export {
   METRICS,
 } from './job-spec.ts';
 export type { JobSpec, JobFeedSpec, OptimizerSpec, TrainableRule } from './job-spec.ts';
+export { assignPartitions } from './partitions.ts';

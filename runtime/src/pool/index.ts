@@ -10,3 +10,5 @@ export { reportReady, watchOwner } from './task-runtime.ts';
 export type { WatchOwnerOptions } from './task-runtime.ts';
 export { taskChannel } from './diagnostics.ts';
 export type { TaskEvent } from './diagnostics.ts';
+export { clusterEnv, joinCluster } from './cluster-link.ts';
+export type { ClusterLink, TaskRegistration } from './cluster-link.ts';

@@ -6,8 +6,8 @@ export { createOptimizer, DEFAULT_EPSILON } from './optimizers.ts';
 export type { OptimizerConfig, ShardOptimizer } from './optimizers.ts';
 export { ShardStore } from './shard-store.ts';
 export type { TrainableShard, FrozenShard, StoreSnapshot } from './shard-store.ts';
-export { startParameterServer } from './parameter-server.ts';
-export type { ParameterServer, ParameterServerOptions, PsMode, PsStats } from './parameter-server.ts';
+export { createPsService, startParameterServer } from './parameter-server.ts';
+export type { ParameterServer, ParameterServerOptions, PsMode, PsService, PsStats } from './parameter-server.ts';
 export {
   saveCheckpoint,
   readCheckpoint,

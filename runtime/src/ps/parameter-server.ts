@@ -97,8 +97,56 @@ const schema = {
   maxConcurrentHandlers: int(1, 1_000_000),
 };
 
+/**
+ * A PS without its listener: the request handler and the same controls. A PS task listens once, at start, and
+ * serves one service per job through it; startParameterServer() pairs one service with its own listener.
+ */
+export interface PsService extends Omit<ParameterServer, 'host' | 'port' | 'close'> {
+  /** Answers pull, push, pullFrozen, epochDone and ping requests. */
+  readonly handler: Handler;
+  /** Fails waiting pulls with PETAL_PS_CLOSED and refuses new waits. Idempotent. */
+  close(): void;
+}
+
 /** Starts a PS listening on the transport. Throws PETAL_PS_OPTIONS, PETAL_PS_SHAPE or transport errors. */
 export async function startParameterServer(options: ParameterServerOptions): Promise<ParameterServer> {
+  const service = createPsService(options);
+  const server: PetalServer = await listen({
+    token: options.token,
+    host: options.host,
+    port: options.port,
+    generation: options.generation ?? 0,
+    handler: service.handler,
+    maxConcurrentHandlers: options.maxConcurrentHandlers,
+  }).catch((e: unknown) => {
+    service.close();
+    throw e;
+  });
+  let closePromise: Promise<void> | undefined;
+  return {
+    host: server.host,
+    port: server.port,
+    mode: service.mode,
+    get globalStep() {
+      return service.globalStep;
+    },
+    stats: service.stats,
+    store: service.store,
+    setLiveWorkers: (ids) => service.setLiveWorkers(ids),
+    checkpoint: (dir, opts) => service.checkpoint(dir, opts),
+    restore: (dir, step) => service.restore(dir, step),
+    close() {
+      closePromise ??= (async () => {
+        service.close();
+        await server.close();
+      })();
+      return closePromise;
+    },
+  };
+}
+
+/** The PS logic without a listener (see {@link PsService}). Throws PETAL_PS_OPTIONS. */
+export function createPsService(options: ParameterServerOptions): PsService {
   checkOptions('parameterServer options', options, schema, [
     'token',
     'plan',
@@ -311,19 +359,8 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
     }
   };
 
-  const server: PetalServer = await listen({
-    token: options.token,
-    host: options.host,
-    port: options.port,
-    generation,
-    handler,
-    maxConcurrentHandlers: options.maxConcurrentHandlers,
-  });
-
-  let closePromise: Promise<void> | undefined;
   return {
-    host: server.host,
-    port: server.port,
+    handler,
     mode,
     get globalStep() {
       return store.globalStep;
@@ -376,13 +413,10 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
       return { globalStep: ck.globalStep, feedPositions: ck.feedPositions };
     },
     close() {
-      closePromise ??= (async () => {
-        closed = true;
-        for (const w of waiters) w.reject(closedError());
-        waiters.clear();
-        await server.close();
-      })();
-      return closePromise;
+      if (closed) return;
+      closed = true;
+      for (const w of waiters) w.reject(closedError());
+      waiters.clear();
     },
   };
 }

@@ -4,15 +4,15 @@
 import path from 'node:path';
 import { feed } from '../feed/index.ts';
 import type { KafkaConnection } from '../kafka/index.ts';
-import { toOptimizerConfig, validateJobSpec } from '../job/index.ts';
+import { assignPartitions, toOptimizerConfig, validateJobSpec } from '../job/index.ts';
 import type { JobSpec } from '../job/index.ts';
 import { any, fn, optionsChecker, str } from '../options.ts';
-import { exportModel, planShards, startParameterServer } from '../ps/index.ts';
+import { exportModel, startParameterServer } from '../ps/index.ts';
 import type { ParameterServer, PsStats, ShardPlan } from '../ps/index.ts';
 import { isPetalError } from '../errors.ts';
 import { createClusterToken } from '../transport/index.ts';
 import { workerOptionsError } from './errors.ts';
-import { createTrainStep } from './train-step.ts';
+import { prepareModel } from './prepare-model.ts';
 import { runWorker } from './worker.ts';
 import type { EpochMetrics, StepMetrics, WorkerResult } from './worker.ts';
 
@@ -52,17 +52,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
     ['spec', 'kafka', 'outDir'],
   );
   const spec: JobSpec = validateJobSpec(options.spec);
-  const template = await createTrainStep({
-    topology: spec.model.topology,
-    loss: spec.compile.loss,
-    metrics: spec.compile.metrics,
-    trainable: spec.model.trainable,
-    initialWeights: spec.model.initialWeights,
-  });
-  const variables = template.variables;
-  const values = template.values();
-  template.dispose();
-  const plan = planShards(variables, spec.ps);
+  const { variables, values, plan } = await prepareModel(spec);
   const assignments = options.assignments ?? (await roundRobin(spec, options.kafka));
   if (assignments.length !== spec.workers) {
     throw workerOptionsError(
@@ -145,9 +135,7 @@ async function roundRobin(spec: JobSpec, kafka: KafkaConnection): Promise<number
   const f = feed({ connection: kafka, topic: spec.feeds.train.topic, batchSize: spec.batchSize });
   try {
     const { partitions } = await f.meta();
-    const out: number[][] = Array.from({ length: spec.workers }, () => []);
-    for (let p = 0; p < partitions; p++) out[p % spec.workers]!.push(p);
-    return out;
+    return assignPartitions(partitions, spec.workers, spec.feeds.train.topic);
   } finally {
     await f.close();
   }

@@ -1,0 +1,97 @@
+// The parameter-server task: the entry a pool runs for `ps:N`. It listens at once (so its port is known at
+// registration), joins the coordinator, reports ready, and then serves one job at a time: `psJob` installs a
+// service for the job's shards, `psCheckpoint` saves them, `psEndJob` drops them. It never loads TensorFlow.
+import { joinCluster, reportReady, watchOwner } from '../pool/index.ts';
+import { MessageType } from '../protocol/index.ts';
+import { listen } from '../transport/index.ts';
+import type { Handler, IncomingMessage, OutgoingMessage } from '../transport/index.ts';
+import { PsError } from './errors.ts';
+import type { OptimizerConfig } from './optimizers.ts';
+import { createPsService } from './parameter-server.ts';
+import type { PsMode, PsService } from './parameter-server.ts';
+import type { ShardPlan } from './shard-plan.ts';
+
+/** What the coordinator sends with `psJob`: the service's options (values as tensors, in `names` order). */
+export interface PsJobMeta {
+  plan: ShardPlan;
+  optimizer: OptimizerConfig;
+  mode: PsMode;
+  workers: string[];
+  names: string[];
+}
+
+const index = Number(process.env['PETAL_TASK_INDEX'] ?? '0');
+const host = process.env['PETAL_HOST'] ?? '127.0.0.1';
+let service: PsService | undefined;
+
+const serve: Handler = (msg, connection) => {
+  if (service) return service.handler(msg, connection);
+  if (msg.type === MessageType.ping) return { type: MessageType.ping };
+  throw new PsError('PETAL_PS_NO_JOB', `ps:${index} has no job yet`, {
+    retryable: true,
+    fix: 'start training through the coordinator (cluster.train), which hands every PS its shards first',
+  });
+};
+
+function startJob(msg: IncomingMessage, token: string, generation: number): OutgoingMessage {
+  const meta = msg.meta as PsJobMeta;
+  const values = new Map(meta.names.map((name, i) => [name, msg.tensors[i]!.data as Float32Array]));
+  service?.close();
+  service = createPsService({
+    token,
+    plan: meta.plan,
+    psIndex: index,
+    optimizer: meta.optimizer,
+    mode: meta.mode,
+    workers: meta.workers,
+    values, // copied by the store: the tensors view the receive buffer
+    generation,
+  });
+  return { type: MessageType.psJob, meta: { ok: true } };
+}
+
+async function checkpoint(msg: IncomingMessage): Promise<OutgoingMessage> {
+  const { dir, keep } = msg.meta as { dir: string; keep?: number };
+  if (!service) throw new PsError('PETAL_PS_NO_JOB', `ps:${index} has no job to checkpoint`);
+  const file = await service.checkpoint(dir, keep === undefined ? {} : { keep });
+  return { type: MessageType.psCheckpoint, meta: { file, globalStep: service.globalStep, stats: service.stats } };
+}
+
+const env = process.env;
+const token = env['PETAL_CLUSTER_TOKEN'] ?? '';
+const generation = Number(env['PETAL_GENERATION'] ?? '0');
+const server = await listen({ token, host, port: 0, generation, handler: serve });
+let link: Awaited<ReturnType<typeof joinCluster>> | undefined;
+const leave = async (): Promise<void> => {
+  service?.close();
+  await link?.close();
+  await server.close();
+};
+watchOwner({ onExit: leave });
+link = await joinCluster({
+  role: 'ps',
+  index,
+  port: server.port,
+  handler: (msg) => {
+    switch (msg.type) {
+      case MessageType.psJob:
+        return startJob(msg, token, generation);
+      case MessageType.psCheckpoint:
+        return checkpoint(msg);
+      case MessageType.psEndJob: {
+        const stats = service?.stats;
+        service?.close();
+        service = undefined;
+        return { type: MessageType.psEndJob, meta: { stats } };
+      }
+      default:
+        throw new PsError('PETAL_PS_UNKNOWN_MESSAGE', `ps:${index} takes no coordinator message ${msg.type}`);
+    }
+  },
+  onLeave: (reason) => {
+    process.stdout.write(`ps:${index} leaving: ${reason}\n`);
+    void leave().finally(() => process.exit(0));
+  },
+});
+process.stdout.write(`ps:${index} serving on ${host}:${server.port} (pid ${process.pid})\n`);
+reportReady({ port: server.port });
