@@ -13,3 +13,5 @@ export {
 export type { BrokerRecord } from './broker-record.ts';
 export { createAdmin, createProducer, createConsumer, waitForMetadata } from './client.ts';
 export type { Admin, Consumer, Producer, ClientOptions, KafkaConnection, KafkaSasl } from './client.ts';
+export { findRunningBroker } from './running-broker.ts';
+export type { RunningBroker } from './running-broker.ts';
