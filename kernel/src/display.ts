@@ -1,0 +1,38 @@
+// Rich output: the `Symbol.for("Jupyter.display")` convention (as in Deno's kernel). A value with a method under that
+// symbol returns a MIME bundle such as { "text/html": "…" }; everything gets a text/plain fallback.
+import { inspect } from 'node:util';
+
+/** The symbol whose method returns a value's MIME bundle. */
+export const DISPLAY = Symbol.for('Jupyter.display');
+
+/** A MIME bundle with its metadata, as display_data and execute_result carry them. */
+export interface Bundle {
+  data: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+}
+
+/** How `value` shows in a notebook. */
+export function mimeBundle(value: unknown): Bundle {
+  const method =
+    value !== null && (typeof value === 'object' || typeof value === 'function')
+      ? (value as Record<symbol, unknown>)[DISPLAY]
+      : undefined;
+  if (typeof method === 'function') {
+    const data = method.call(value) as unknown;
+    if (data !== null && typeof data === 'object') {
+      const bundle = { ...(data as Record<string, unknown>) };
+      bundle['text/plain'] ??= plain(value);
+      return { data: bundle, metadata: {} };
+    }
+  }
+  return { data: { 'text/plain': plain(value) }, metadata: {} };
+}
+
+function plain(value: unknown): string {
+  return inspect(value, { depth: 4, colors: false, maxArrayLength: 100 });
+}
+
+/** Escapes text for HTML. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
