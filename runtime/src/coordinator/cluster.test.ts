@@ -1,8 +1,10 @@
 // Real processes, real broker: 1 PS + 2 worker processes learn the 3-blob task; a task crashing on start fails the
-// start naming it; SIGKILL of the owner leaves nothing behind; task logs reach subscribers tagged by task.
+// start naming it; SIGKILL of the owner leaves nothing behind; task logs reach subscribers tagged by task. The
+// PS checkpoint every 40 steps with the workers' feed cursors; a second job resumes mid-epoch from one of them; the
+// chief writes TensorBoard events.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +15,8 @@ import { isPetalError } from '../errors.ts';
 import { stream } from '../feed/index.ts';
 import { useTestBroker } from '../kafka/test-broker.ts';
 import { portFree, waitUntil } from '../net/loopback.ts';
+import type { SavedFeedPositions } from '../job/index.ts';
+import { commonSteps, latestCheckpoint } from '../ps/index.ts';
 import type { LogLine } from '../pool/index.ts';
 import { loadTf } from '../tf/tf.ts';
 import { startCluster } from './cluster.ts';
@@ -94,25 +98,28 @@ describe('coordinator with real task processes', { timeout: 120_000 }, () => {
       assert.ok(ps.port && ps.port > 0, 'the PS registered its port');
       let steps = 0;
       const epochs: number[] = [];
-      const result = await cluster.train(
-        {
-          model: { topology: topology() },
-          compile: {
-            optimizer: { name: 'adam', learningRate: 0.02 },
-            loss: 'categoricalCrossentropy',
-            metrics: ['accuracy'],
-          },
-          feeds: { train: { topic: train }, validation: { topic: validation } },
-          batchSize: 32,
-          epochs: 2,
-          mode: 'sync',
-          ps: 1,
-          workers: 2,
-          seed: 3,
+      const checkpoints = path.join(dir, 'checkpoints');
+      const job = {
+        model: { topology: topology() },
+        compile: {
+          optimizer: { name: 'adam', learningRate: 0.02 },
+          loss: 'categoricalCrossentropy',
+          metrics: ['accuracy'],
         },
-        broker().connection,
-        { outDir: path.join(dir, 'run'), onStep: () => steps++, onEpoch: (m) => epochs.push(m.epoch) },
-      );
+        feeds: { train: { topic: train }, validation: { topic: validation } },
+        batchSize: 32,
+        epochs: 2,
+        mode: 'sync',
+        ps: 1,
+        workers: 2,
+        seed: 3,
+        checkpoint: { dir: checkpoints, everySteps: 40, keep: 10 },
+      };
+      const result = await cluster.train(job, broker().connection, {
+        outDir: path.join(dir, 'run'),
+        onStep: () => steps++,
+        onEpoch: (m) => epochs.push(m.epoch),
+      });
       const acc = result.final!.validation!.metrics['accuracy']!;
       assert.ok(acc >= 0.9, `validation accuracy ${acc}`);
       assert.equal(steps, 200, 'every step of both workers streamed');
@@ -132,6 +139,31 @@ describe('coordinator with real task processes', { timeout: 120_000 }, () => {
       xs.dispose();
       model.dispose();
       t.diagnostic(`validation accuracy ${acc.toFixed(4)}`);
+
+      assert.deepEqual(await commonSteps(checkpoints, 1), [40, 80, 100], 'periodic checkpoints, then the final one');
+      const saved = (await latestCheckpoint(checkpoints, 0, 80))!.feedPositions as SavedFeedPositions;
+      assert.equal(saved.epoch, 1, 'step 80 is in the second epoch (50 steps each)');
+      assert.deepEqual(Object.keys(saved.workers).sort(), ['worker-0', 'worker-1']);
+      const resumed: number[] = [];
+      let rows = 0;
+      const again = await cluster.train(
+        { ...job, resume: { dir: checkpoints, step: 80 }, checkpoint: undefined },
+        broker().connection,
+        {
+          outDir: path.join(dir, 'resumed'),
+          onStep: (m) => {
+            resumed.push(m.step);
+            rows += m.rows;
+          },
+        },
+      );
+      assert.equal(Math.min(...resumed), 80, 'the global step carries on from the checkpoint');
+      assert.equal(again.globalStep, 100);
+      assert.equal(rows, 2 * 3200 - 80 * 2 * 32, 'the rest of the second epoch, no row twice');
+      const events = path.join(dir, 'run', 'tensorboard');
+      const raw = Buffer.concat(readdirSync(events).map((f) => readFileSync(path.join(events, f))));
+      for (const tag of ['train/loss', 'train/accuracy', 'epoch/loss', 'validation/accuracy'])
+        assert.ok(raw.includes(tag), `TensorBoard tag ${tag}`);
       assert.ok(
         lines.some((l) => l.task === 'ps:0' && /serving on/.test(l.text)),
         'ps:0 logs reached us',
@@ -145,7 +177,15 @@ describe('coordinator with real task processes', { timeout: 120_000 }, () => {
       await cluster.stop();
     }
     assert.equal(cluster.state, 'stopped');
-    assert.deepEqual(states, ['running', 'checkpointing', 'running', 'stopping', 'stopped']);
+    assert.deepEqual(states, [
+      'running',
+      'checkpointing',
+      'running',
+      'checkpointing',
+      'running',
+      'stopping',
+      'stopped',
+    ]);
     const { tasks, coordinator } = cluster.status();
     for (const task of tasks) assert.equal(alive(task.pid), false, `${task.id} is gone`);
     for (const port of [coordinator.port, ...tasks.flatMap((x) => (x.port ? [x.port] : []))])

@@ -1,14 +1,17 @@
 // One job on a running cluster, as trainLocalCluster() does it in-process, with tasks in their own processes:
 // check the job against the cluster and its data, have the chief build the model and plan shards, hand each PS its
 // shards and each worker its runWorker options, stream metrics, checkpoint every PS at the end and export the model.
+// job.checkpoint makes every PS checkpoint on its own every N steps (with the workers' feed cursors); job.resume
+// has every PS restore one step before serving, and each worker start from its saved cursor.
 import path from 'node:path';
 import { isPetalError } from '../errors.ts';
 import { stateDir as defaultStateDir } from '../env/locations.ts';
 import { feed } from '../feed/index.ts';
-import { assignPartitions, toOptimizerConfig, validateJobSpec } from '../job/index.ts';
+import { assignPartitions, toOptimizerConfig, validateJobSpec, workerResumes } from '../job/index.ts';
+import type { WorkerResume } from '../job/index.ts';
 import type { KafkaConnection } from '../kafka/index.ts';
 import type { LogLine } from '../pool/index.ts';
-import { exportModel } from '../ps/index.ts';
+import { commonSteps, exportModel } from '../ps/index.ts';
 import type { PsMode, PsStats, ShardPlan } from '../ps/index.ts';
 import { MessageType } from '../protocol/index.ts';
 import type { TensorPayload } from '../protocol/index.ts';
@@ -20,7 +23,7 @@ import type { TaskInfo } from './registry.ts';
 
 /** Options of cluster.train(). */
 export interface ClusterTrainOptions {
-  /** The model goes to `<outDir>/model`, checkpoints to job.checkpoint.dir or `<outDir>/checkpoints` (default: `<stateDir>/runs/run-<time>`). */
+  /** The model goes to `<outDir>/model`, checkpoints to job.checkpoint.dir or `<outDir>/checkpoints`, TensorBoard events to job.tensorboardDir or `<outDir>/tensorboard` (default: `<stateDir>/runs/run-<time>`). */
   outDir?: string;
   onStep?: (m: StepMetrics) => void;
   onEpoch?: (m: EpochMetrics) => void;
@@ -124,14 +127,23 @@ export async function runJob(
     psJobs = true;
     const optimizer = toOptimizerConfig(spec.compile.optimizer);
     const ids = assignments.map((_, i) => `worker-${i}`);
-    await race(
+    const resume = spec.resume ? { dir: spec.resume.dir, step: await resumeStep(spec.resume, spec.ps) } : undefined;
+    const started = await race(
       Promise.all(
         psIds.map((id) =>
           ctx
             .task(id)
             .connection.request({
               type: MessageType.psJob,
-              meta: { plan, optimizer, mode: spec.mode, workers: ids, names },
+              meta: {
+                plan,
+                optimizer,
+                mode: spec.mode,
+                workers: ids,
+                names,
+                ...(spec.checkpoint ? { checkpoints: spec.checkpoint } : {}),
+                ...(resume ? { resume } : {}),
+              },
               tensors: values,
             })
             .catch((e: unknown) => {
@@ -140,6 +152,11 @@ export async function runJob(
         ),
       ),
     );
+    const restored = (started[0]?.meta as { restored?: { globalStep: number; feedPositions: unknown } }).restored;
+    const resumes: WorkerResume[] | undefined = restored
+      ? workerResumes(restored.globalStep, restored.feedPositions, ids)
+      : undefined;
+    const tensorboardDir = spec.tensorboardDir ?? path.join(outDir, 'tensorboard');
     const endpoints = psIds.map((id) => {
       const { host, port } = ctx.task(id).info;
       return { host, port: port! };
@@ -153,7 +170,18 @@ export async function runJob(
         .connection.request(
           {
             type: MessageType.workerJob,
-            meta: { spec, index, id: ids[index], ps: endpoints, plan, kafka, partitions, generation: ctx.generation },
+            meta: {
+              spec,
+              index,
+              id: ids[index],
+              ps: endpoints,
+              plan,
+              kafka,
+              partitions,
+              generation: ctx.generation,
+              tensorboardDir,
+              ...(resumes ? { resume: resumes[index] } : {}),
+            },
           },
           { timeoutMs: LONG_MS },
         )
@@ -205,6 +233,23 @@ export async function runJob(
     ctx.setMetricsSink(() => {});
     unsubscribe?.();
   }
+}
+
+/** job.resume.step, or the newest step every PS checkpointed. Throws PETAL_TRAIN_RESUME when there is none. */
+async function resumeStep(resume: { dir: string; step?: number }, numPs: number): Promise<number> {
+  const steps = await commonSteps(resume.dir, numPs);
+  const step = resume.step ?? steps.at(-1);
+  if (step === undefined || !steps.includes(step)) {
+    throw new CoordinatorError(
+      'PETAL_TRAIN_RESUME',
+      `no checkpoint ${step ?? ''} saved by all ${numPs} PS under ${resume.dir}`,
+      {
+        detail: { dir: resume.dir, step },
+        fix: 'resume from job.checkpoint.dir of a run with the same number of PS (or drop job.resume.step)',
+      },
+    );
+  }
+  return step;
 }
 
 async function trainPartitions(kafka: KafkaConnection, topic: string): Promise<number> {

@@ -10,3 +10,5 @@ export {
 } from './job-spec.ts';
 export type { JobSpec, JobFeedSpec, OptimizerSpec, TrainableRule } from './job-spec.ts';
 export { assignPartitions } from './partitions.ts';
+export { startOfEpoch, workerResumes } from './resume.ts';
+export type { FeedCursor, SavedFeedPositions, WorkerResume } from './resume.ts';

@@ -56,7 +56,12 @@ export interface JobSpec {
   ps: number;
   /** Number of workers. */
   workers: number;
+  /** Every PS checkpoints every `everySteps` global steps into `dir` (with each worker's feed cursor); the newest `keep` (default 3) stay. */
   checkpoint?: { dir: string; everySteps: number; keep?: number };
+  /** Start from a checkpoint (PS values, optimizer slots, global step, feed cursors): the newest step every PS saved under `dir`, or `step`. */
+  resume?: { dir: string; step?: number };
+  /** Where the chief writes TensorBoard event files (default `<outDir>/tensorboard`). */
+  tensorboardDir?: string;
   /** Seeds the shuffle of the train feed (same seed, same order). */
   seed?: number;
 }
@@ -121,6 +126,8 @@ export function validateJobSpec(json: unknown): JobSpec {
       ps: int(1, 1024),
       workers: int(1, 4096),
       checkpoint: object,
+      resume: object,
+      tensorboardDir: str,
       seed: int(0, 0xffff_ffff),
     },
     ['model', 'compile', 'feeds', 'batchSize', 'epochs', 'mode', 'ps', 'workers'],
@@ -171,6 +178,9 @@ export function validateJobSpec(json: unknown): JobSpec {
       { dir: str, everySteps: int(1, Number.MAX_SAFE_INTEGER), keep: int(1, 1_000_000) },
       ['dir', 'everySteps'],
     );
+  }
+  if (spec.resume !== undefined) {
+    check('job.resume', spec.resume, { dir: str, step: int(0, Number.MAX_SAFE_INTEGER) }, ['dir']);
   }
   return spec;
 }

@@ -7,7 +7,14 @@ export type { OptimizerConfig, ShardOptimizer } from './optimizers.ts';
 export { ShardStore } from './shard-store.ts';
 export type { TrainableShard, FrozenShard, StoreSnapshot } from './shard-store.ts';
 export { createPsService, startParameterServer } from './parameter-server.ts';
-export type { ParameterServer, ParameterServerOptions, PsMode, PsService, PsStats } from './parameter-server.ts';
+export type {
+  ParameterServer,
+  ParameterServerOptions,
+  PeriodicCheckpoints,
+  PsMode,
+  PsService,
+  PsStats,
+} from './parameter-server.ts';
 export {
   saveCheckpoint,
   readCheckpoint,

@@ -39,6 +39,20 @@ export interface ParameterServerOptions {
   values: ReadonlyMap<string, Float32Array>;
   /** Handlers running per connection before it stops reading (default 64): bounds pulls waiting in sync/ssp. */
   maxConcurrentHandlers?: number;
+  /** Checkpoint every `everySteps` global steps, right after the update that reaches it (see PeriodicCheckpoints). */
+  checkpoints?: PeriodicCheckpoints;
+}
+
+/**
+ * Periodic checkpoints taken by the PS itself inside the update that makes the global step a multiple of
+ * `everySteps`: no push can land between that update and the snapshot, so in sync mode every PS saves the same step
+ * with the same feed cursors (each worker's, sent with its push of that step). The snapshot is copied at once and
+ * written in the background, one file after another.
+ */
+export interface PeriodicCheckpoints {
+  dir: string;
+  everySteps: number;
+  keep?: number;
 }
 
 /** Counters of what the PS did with pushes. */
@@ -65,7 +79,8 @@ export interface ParameterServer {
   setLiveWorkers(ids: readonly string[]): void;
   /**
    * Checkpoints at a sync point: at once, or with `atStep` right after the update that makes the global step
-   * `atStep` (before any other). Resolves to the file written.
+   * `atStep` (before any other). Feed positions default to the PS epoch and each worker's last cursor. Waits for
+   * periodic checkpoints still being written. Resolves to the file written.
    */
   checkpoint(dir: string, options?: { keep?: number; feedPositions?: unknown; atStep?: number }): Promise<string>;
   /** Loads the newest checkpoint under `dir` (or the one at `step`); resolves to its feed positions, or undefined when there is none. */
@@ -95,6 +110,17 @@ const schema = {
       : 'must be an array of worker ids',
   values: (v: unknown) => (v instanceof Map ? undefined : 'must be a Map of name → Float32Array'),
   maxConcurrentHandlers: int(1, 1_000_000),
+  checkpoints: (v: unknown) => {
+    const c = v as Partial<PeriodicCheckpoints> | null;
+    return typeof c === 'object' &&
+      c !== null &&
+      typeof c.dir === 'string' &&
+      Number.isSafeInteger(c.everySteps) &&
+      c.everySteps! >= 1 &&
+      (c.keep === undefined || (Number.isSafeInteger(c.keep) && c.keep >= 1))
+      ? undefined
+      : 'must be { dir: string, everySteps: integer ≥ 1, keep?: integer ≥ 1 }';
+  },
 };
 
 /**
@@ -106,6 +132,8 @@ export interface PsService extends Omit<ParameterServer, 'host' | 'port' | 'clos
   readonly handler: Handler;
   /** Fails waiting pulls with PETAL_PS_CLOSED and refuses new waits. Idempotent. */
   close(): void;
+  /** Resolves once every periodic checkpoint begun so far is written (or failed: the next checkpoint() throws). */
+  written(): Promise<void>;
 }
 
 /** Starts a PS listening on the transport. Throws PETAL_PS_OPTIONS, PETAL_PS_SHAPE or transport errors. */
@@ -138,6 +166,7 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
     close() {
       closePromise ??= (async () => {
         service.close();
+        await service.written();
         await server.close();
       })();
       return closePromise;
@@ -179,6 +208,27 @@ export function createPsService(options: ParameterServerOptions): PsService {
   const waiters = new Set<Waiter>();
   const stepHooks = new Map<number, (() => void)[]>();
   let closed = false;
+  // Each worker's feed cursor, as sent with its last push that counted (opaque here; see job/resume.ts).
+  const cursors = new Map<string, unknown>();
+  const feedPositions = (): { epoch: number; workers: Record<string, unknown> } => ({
+    epoch,
+    workers: Object.fromEntries(cursors),
+  });
+  let writing: Promise<unknown> = Promise.resolve();
+  let writeFailure: Error | undefined;
+  const saveInBackground = (periodic: PeriodicCheckpoints): void => {
+    const data = {
+      ...store.snapshot(),
+      psIndex: options.psIndex,
+      numPs: options.plan.numPs,
+      feedPositions: feedPositions(),
+    };
+    writing = writing
+      .then(() => saveCheckpoint(periodic.dir, data, { keep: periodic.keep }))
+      .catch((e: unknown) => {
+        writeFailure ??= e as Error;
+      });
+  };
 
   const minClock = (): number => {
     let min = Infinity;
@@ -195,6 +245,8 @@ export function createPsService(options: ParameterServerOptions): PsService {
   };
   const afterUpdate = (): void => {
     stats.applied++;
+    const periodic = options.checkpoints;
+    if (periodic && store.globalStep % periodic.everySteps === 0) saveInBackground(periodic);
     const hooks = stepHooks.get(store.globalStep);
     if (hooks) {
       stepHooks.delete(store.globalStep);
@@ -256,6 +308,11 @@ export function createPsService(options: ParameterServerOptions): PsService {
     };
   };
 
+  const noteCursor = (worker: string, meta: unknown): void => {
+    const cursor = (meta as { cursor?: unknown }).cursor;
+    if (cursor !== undefined) cursors.set(worker, cursor);
+  };
+
   const onPush = (msg: IncomingMessage): OutgoingMessage => {
     const { worker, step } = pullMeta(msg.meta);
     const grads = msg.tensors.map((t) => t.data);
@@ -297,8 +354,10 @@ export function createPsService(options: ParameterServerOptions): PsService {
       }
       store.accumulate(grads as Float32Array[]);
       pushedThisStep.add(worker);
+      noteCursor(worker, msg.meta);
       maybeFinishStep();
     } else {
+      noteCursor(worker, msg.meta);
       store.apply(grads as Float32Array[]);
       afterUpdate();
       clocks.set(worker, Math.max(clocks.get(worker) ?? 0, step + 1));
@@ -397,9 +456,12 @@ export function createPsService(options: ParameterServerOptions): PsService {
       }
       // The snapshot is taken synchronously: no update can interleave with it.
       const snap = store.snapshot();
+      const positions = opts.feedPositions ?? feedPositions();
+      await writing; // periodic files first, so `keep` prunes in step order
+      if (writeFailure) throw checkpointWriteError(writeFailure);
       return saveCheckpoint(
         dir,
-        { ...snap, psIndex: options.psIndex, numPs: options.plan.numPs, feedPositions: opts.feedPositions ?? null },
+        { ...snap, psIndex: options.psIndex, numPs: options.plan.numPs, feedPositions: positions },
         { keep: opts.keep },
       );
     },
@@ -409,8 +471,19 @@ export function createPsService(options: ParameterServerOptions): PsService {
       store.restore(ck);
       pushedThisStep.clear();
       for (const w of clocks.keys()) clocks.set(w, ck.globalStep);
+      highClock = ck.globalStep;
+      const saved = ck.feedPositions as { epoch?: unknown; workers?: unknown } | null;
+      if (saved && Number.isSafeInteger(saved.epoch) && typeof saved.workers === 'object' && saved.workers) {
+        epoch = saved.epoch as number;
+        epochDone.clear();
+        cursors.clear();
+        for (const [w, c] of Object.entries(saved.workers)) cursors.set(w, c);
+      }
       wake();
       return { globalStep: ck.globalStep, feedPositions: ck.feedPositions };
+    },
+    async written() {
+      await writing;
     },
     close() {
       if (closed) return;
@@ -419,6 +492,13 @@ export function createPsService(options: ParameterServerOptions): PsService {
       waiters.clear();
     },
   };
+}
+
+function checkpointWriteError(cause: Error): PsError {
+  return new PsError('PETAL_PS_CHECKPOINT', `a periodic checkpoint could not be written: ${cause.message}`, {
+    cause,
+    fix: 'check that job.checkpoint.dir is writable and has space',
+  });
 }
 
 function closedError(): PsError {

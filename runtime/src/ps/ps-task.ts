@@ -8,7 +8,7 @@ import type { Handler, IncomingMessage, OutgoingMessage } from '../transport/ind
 import { PsError } from './errors.ts';
 import type { OptimizerConfig } from './optimizers.ts';
 import { createPsService } from './parameter-server.ts';
-import type { PsMode, PsService } from './parameter-server.ts';
+import type { PeriodicCheckpoints, PsMode, PsService } from './parameter-server.ts';
 import type { ShardPlan } from './shard-plan.ts';
 
 /** What the coordinator sends with `psJob`: the service's options (values as tensors, in `names` order). */
@@ -18,6 +18,10 @@ export interface PsJobMeta {
   mode: PsMode;
   workers: string[];
   names: string[];
+  /** Periodic checkpoints (job.checkpoint). */
+  checkpoints?: PeriodicCheckpoints;
+  /** Restore this PS from the checkpoint of `step` under `dir` before serving (job.resume). */
+  resume?: { dir: string; step: number };
 }
 
 const index = Number(process.env['PETAL_TASK_INDEX'] ?? '0');
@@ -33,7 +37,7 @@ const serve: Handler = (msg, connection) => {
   });
 };
 
-function startJob(msg: IncomingMessage, token: string, generation: number): OutgoingMessage {
+async function startJob(msg: IncomingMessage, token: string, generation: number): Promise<OutgoingMessage> {
   const meta = msg.meta as PsJobMeta;
   const values = new Map(meta.names.map((name, i) => [name, msg.tensors[i]!.data as Float32Array]));
   service?.close();
@@ -46,8 +50,20 @@ function startJob(msg: IncomingMessage, token: string, generation: number): Outg
     workers: meta.workers,
     values, // copied by the store: the tensors view the receive buffer
     generation,
+    ...(meta.checkpoints ? { checkpoints: meta.checkpoints } : {}),
   });
-  return { type: MessageType.psJob, meta: { ok: true } };
+  if (!meta.resume) return { type: MessageType.psJob, meta: { ok: true } };
+  const restored = await service.restore(meta.resume.dir, meta.resume.step);
+  if (!restored) {
+    throw new PsError(
+      'PETAL_PS_CHECKPOINT',
+      `ps:${index} has no checkpoint of step ${meta.resume.step} under ${meta.resume.dir}`,
+      {
+        fix: 'resume from a checkpoint directory written by a job with the same number of PS',
+      },
+    );
+  }
+  return { type: MessageType.psJob, meta: { ok: true, restored } };
 }
 
 async function checkpoint(msg: IncomingMessage): Promise<OutgoingMessage> {
@@ -55,6 +71,14 @@ async function checkpoint(msg: IncomingMessage): Promise<OutgoingMessage> {
   if (!service) throw new PsError('PETAL_PS_NO_JOB', `ps:${index} has no job to checkpoint`);
   const file = await service.checkpoint(dir, keep === undefined ? {} : { keep });
   return { type: MessageType.psCheckpoint, meta: { file, globalStep: service.globalStep, stats: service.stats } };
+}
+
+async function endJob(): Promise<OutgoingMessage> {
+  const ending = service;
+  service = undefined;
+  ending?.close();
+  await ending?.written();
+  return { type: MessageType.psEndJob, meta: { stats: ending?.stats } };
 }
 
 const env = process.env;
@@ -78,12 +102,8 @@ link = await joinCluster({
         return startJob(msg, token, generation);
       case MessageType.psCheckpoint:
         return checkpoint(msg);
-      case MessageType.psEndJob: {
-        const stats = service?.stats;
-        service?.close();
-        service = undefined;
-        return { type: MessageType.psEndJob, meta: { stats } };
-      }
+      case MessageType.psEndJob:
+        return endJob();
       default:
         throw new PsError('PETAL_PS_UNKNOWN_MESSAGE', `ps:${index} takes no coordinator message ${msg.type}`);
     }

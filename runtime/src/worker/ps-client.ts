@@ -1,6 +1,7 @@
 // A worker's view of all parameter servers as one: pull reassembles whole variables from every PS's shards by the
 // shard plan, push cuts gradients into each PS's slices. Received tensors are views into transport buffers, so each
 // reply is copied into buffers this client owns (allocated once, reused every step) and released at once.
+import type { FeedCursor } from '../job/index.ts';
 import { MessageType } from '../protocol/index.ts';
 import { slicesOf } from '../ps/index.ts';
 import type { ShardPlan, ShardSlice } from '../ps/index.ts';
@@ -36,8 +37,11 @@ export interface Pulled {
 /** A connection to every PS of a job. */
 export interface PsClient {
   pull(step: number): Promise<Pulled>;
-  /** Pushes whole gradients by variable name (every trainable variable). Resolves to whether every PS accepted. */
-  push(step: number, grads: ReadonlyMap<string, Float32Array>): Promise<boolean>;
+  /**
+   * Pushes whole gradients by variable name (every trainable variable), with the feed cursor after the batch they
+   * came from (the PS keep it for checkpoints). Resolves to whether every PS accepted.
+   */
+  push(step: number, grads: ReadonlyMap<string, Float32Array>, cursor?: FeedCursor): Promise<boolean>;
   /** Frozen variables, whole, by name (copies; pulled once). */
   pullFrozen(): Promise<Map<string, Float32Array>>;
   /** Tells every PS this worker is out of data for `epoch`; resolves when all workers are, to the step to resume at. */
@@ -109,12 +113,12 @@ export async function connectPs(options: PsClientOptions): Promise<PsClient> {
       }
       return { globalStep, values: trainable, waitedMs };
     },
-    async push(step, grads) {
+    async push(step, grads, cursor) {
       const replies = await Promise.all(
         connections.map((c, ps) =>
           c.request({
             type: MessageType.pushGradients,
-            meta: { worker, step },
+            meta: cursor ? { worker, step, cursor } : { worker, step },
             tensors: mine[ps]!.map((s) => {
               const g = grads.get(s.variable);
               if (!g) {

@@ -1,17 +1,19 @@
 // A whole training run in this process: PS and workers as in-process servers and loops over real sockets and a
 // real broker. Tests use it, and the coordinator will do the same steps with tasks in a pool: every worker gets
 // only serializable WorkerOptions (plus callbacks), so moving one into its own process changes no logic.
+// Periodic checkpoints are the PS's own (job.checkpoint); job.resume restores every PS from one step and starts
+// each worker from its saved feed cursor.
 import path from 'node:path';
 import { feed } from '../feed/index.ts';
 import type { KafkaConnection } from '../kafka/index.ts';
-import { assignPartitions, toOptimizerConfig, validateJobSpec } from '../job/index.ts';
-import type { JobSpec } from '../job/index.ts';
-import { any, fn, optionsChecker, str } from '../options.ts';
-import { exportModel, startParameterServer } from '../ps/index.ts';
+import { assignPartitions, toOptimizerConfig, validateJobSpec, workerResumes } from '../job/index.ts';
+import type { JobSpec, WorkerResume } from '../job/index.ts';
+import { abortSignal, any, fn, optionsChecker, str } from '../options.ts';
+import { commonSteps, exportModel, startParameterServer } from '../ps/index.ts';
 import type { ParameterServer, PsStats, ShardPlan } from '../ps/index.ts';
 import { isPetalError } from '../errors.ts';
 import { createClusterToken } from '../transport/index.ts';
-import { workerOptionsError } from './errors.ts';
+import { WorkerError, workerOptionsError } from './errors.ts';
 import { prepareModel } from './prepare-model.ts';
 import { runWorker } from './worker.ts';
 import type { EpochMetrics, StepMetrics, WorkerResult } from './worker.ts';
@@ -21,12 +23,14 @@ export interface LocalClusterOptions {
   /** A job spec (validated here). */
   spec: unknown;
   kafka: KafkaConnection;
-  /** The model goes to `<outDir>/model`; checkpoints to job.checkpoint.dir or `<outDir>/checkpoints`. */
+  /** The model goes to `<outDir>/model`; checkpoints to job.checkpoint.dir or `<outDir>/checkpoints`; TensorBoard events to job.tensorboardDir or `<outDir>/tensorboard`. */
   outDir: string;
   /** Train partitions per worker (default: partition p to worker p mod workers). */
   assignments?: number[][];
   onStep?: (m: StepMetrics) => void;
   onEpoch?: (m: EpochMetrics) => void;
+  /** Aborting stops every worker (the run then throws PETAL_WORKER_ABORTED); periodic checkpoints written stay. */
+  signal?: AbortSignal;
 }
 
 /** What a run produced. */
@@ -48,7 +52,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
   check(
     'trainLocalCluster options',
     options,
-    { spec: any, kafka: any, outDir: str, assignments: any, onStep: fn, onEpoch: fn },
+    { spec: any, kafka: any, outDir: str, assignments: any, onStep: fn, onEpoch: fn, signal: abortSignal },
     ['spec', 'kafka', 'outDir'],
   );
   const spec: JobSpec = validateJobSpec(options.spec);
@@ -64,7 +68,10 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
   const ids = assignments.map((_, i) => `worker-${i}`);
   const servers: ParameterServer[] = [];
   const controller = new AbortController();
-  let finished = false;
+  const stop = (): void => controller.abort(options.signal?.reason);
+  options.signal?.addEventListener('abort', stop, { once: true });
+  if (options.signal?.aborted) stop();
+  const checkpointDir = spec.checkpoint?.dir ?? path.join(options.outDir, 'checkpoints');
   try {
     for (let i = 0; i < spec.ps; i++) {
       servers.push(
@@ -76,11 +83,11 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
           mode: spec.mode,
           workers: ids,
           values,
+          ...(spec.checkpoint ? { checkpoints: spec.checkpoint } : {}),
         }),
       );
     }
-    const checkpointDir = spec.checkpoint?.dir ?? path.join(options.outDir, 'checkpoints');
-    if (spec.checkpoint) for (const ps of servers) void periodicCheckpoints(ps, spec.checkpoint, () => finished);
+    const resumes = spec.resume ? await restoreAll(spec, servers, ids) : undefined;
 
     const endpoints = servers.map((s) => ({ host: s.host, port: s.port }));
     const runs = assignments.map((partitions, index) =>
@@ -93,6 +100,8 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
         plan,
         kafka: options.kafka,
         partitions,
+        ...(resumes ? { resume: resumes[index] } : {}),
+        tensorboardDir: spec.tensorboardDir ?? path.join(options.outDir, 'tensorboard'),
         onStep: options.onStep,
         onEpoch: options.onEpoch,
         signal: controller.signal,
@@ -107,7 +116,6 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
     const anyFailure = failure ?? settled.find((s) => s.status === 'rejected');
     if (anyFailure) throw (anyFailure as PromiseRejectedResult).reason;
     const workers = settled.map((s) => (s as PromiseFulfilledResult<WorkerResult>).value);
-    finished = true;
 
     await Promise.all(servers.map((ps) => ps.checkpoint(checkpointDir, { keep: spec.checkpoint?.keep })));
     const modelPath = await exportModel({
@@ -126,7 +134,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
       psStats: servers.map((s) => structuredClone(s.stats)),
     };
   } finally {
-    finished = true;
+    options.signal?.removeEventListener('abort', stop);
     await Promise.allSettled(servers.map((s) => s.close()));
   }
 }
@@ -141,19 +149,21 @@ async function roundRobin(spec: JobSpec, kafka: KafkaConnection): Promise<number
   }
 }
 
-async function periodicCheckpoints(
-  ps: ParameterServer,
-  options: NonNullable<JobSpec['checkpoint']>,
-  done: () => boolean,
-): Promise<void> {
-  let next = options.everySteps;
-  while (!done()) {
-    try {
-      // Resolves right after the update that makes the step `next`; never when the run ends first (then unused).
-      await ps.checkpoint(options.dir, { atStep: next, keep: options.keep });
-    } catch (e) {
-      if (!isPetalError(e, 'PETAL_PS_CHECKPOINT_MISSED')) return;
-    }
-    next = (Math.floor(ps.globalStep / options.everySteps) + 1) * options.everySteps;
+/** Restores every PS from the newest step all of them saved (or job.resume.step); each worker's start. */
+async function restoreAll(spec: JobSpec, servers: ParameterServer[], ids: string[]): Promise<WorkerResume[]> {
+  const { dir, step: wanted } = spec.resume!;
+  const step = wanted ?? (await commonSteps(dir, spec.ps)).at(-1);
+  const restored = step === undefined ? [] : await Promise.all(servers.map((ps) => ps.restore(dir, step)));
+  const first = restored[0];
+  if (step === undefined || !first || restored.some((r) => !r)) {
+    throw new WorkerError(
+      'PETAL_WORKER_RESUME',
+      `no checkpoint ${step ?? ''} saved by all ${spec.ps} PS under ${dir}`,
+      {
+        detail: { dir, step },
+        fix: 'resume from job.checkpoint.dir of a run with the same number of PS (or drop job.resume.step)',
+      },
+    );
   }
+  return workerResumes(first.globalStep, first.feedPositions, ids);
 }

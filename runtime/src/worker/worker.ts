@@ -9,16 +9,23 @@
 // Validation: the chief (index 0) alone, right after that barrier, on the whole validation feed. At that moment no
 // update can happen in sync mode (every peer waits on the chief's next push), so the figures describe exactly the
 // epoch's final weights; splitting validation across workers would need a second gather for one small pass.
+//
+// Checkpoints: every push carries the worker's feed cursor (feed-cursor.ts); the PS keep the last one per worker
+// and save them with their periodic checkpoints. A resumed worker starts its feed from its saved cursor and skips
+// the batches of the cursor's group it had already trained on, so no row is trained on twice or left out.
 import type { KafkaConnection } from '../kafka/index.ts';
 import { feed } from '../feed/index.ts';
 import type { FeedBatch } from '../feed/index.ts';
 import { validateJobSpec } from '../job/index.ts';
-import type { JobSpec } from '../job/index.ts';
+import type { JobSpec, WorkerResume } from '../job/index.ts';
 import { any, fn, int, optionsChecker, str } from '../options.ts';
 import type { ShardPlan } from '../ps/index.ts';
 import { WorkerError, workerOptionsError } from './errors.ts';
 import { connectPs } from './ps-client.ts';
 import type { PsEndpoint } from './ps-client.ts';
+import { CursorTracker } from './feed-cursor.ts';
+import { openTensorBoardLog } from './tensorboard.ts';
+import type { TensorBoardLog } from './tensorboard.ts';
 import { createTrainStep } from './train-step.ts';
 import type { BatchResult } from './train-step.ts';
 
@@ -72,6 +79,10 @@ export interface WorkerOptions {
   /** Train partitions this worker reads (may be empty: it then only takes part in the epoch barriers). */
   partitions: number[];
   generation?: number;
+  /** Resume from a checkpoint: the step to count from and where this worker's feed stood (see workerResumes). */
+  resume?: WorkerResume;
+  /** The chief writes TensorBoard event files here (others ignore it). */
+  tensorboardDir?: string;
   onStep?: (m: StepMetrics) => void;
   onEpoch?: (m: EpochMetrics) => void;
   signal?: AbortSignal;
@@ -101,6 +112,17 @@ const schema = {
   partitions: (v: unknown) =>
     Array.isArray(v) && v.every((p) => Number.isInteger(p) && p >= 0) ? undefined : 'must be an array of partitions',
   generation: int(0, 0xffff_ffff),
+  resume: (v: unknown) => {
+    const r = v as Partial<WorkerResume> | null;
+    return typeof r === 'object' &&
+      r !== null &&
+      Number.isSafeInteger(r.step) &&
+      Number.isInteger(r.cursor?.skip) &&
+      Number.isInteger(r.cursor?.position?.epoch)
+      ? undefined
+      : 'must be { step, cursor: { position, skip } } (see workerResumes)';
+  },
+  tensorboardDir: str,
   onStep: fn,
   onEpoch: fn,
   signal: (v: unknown) => (v instanceof AbortSignal ? undefined : 'must be an AbortSignal'),
@@ -148,8 +170,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           epochs: spec.epochs,
           shuffleBuffer: spec.feeds.train.shuffleBuffer,
           seed: spec.seed,
+          ...(options.resume ? { resume: options.resume.cursor.position } : {}),
         })
       : undefined;
+  const cursor = new CursorTracker(options.resume?.cursor.position);
+  const board: TensorBoardLog | undefined =
+    chief && options.tensorboardDir ? openTensorBoardLog(options.tensorboardDir) : undefined;
   const onAbort = (): void => void client.close();
   options.signal?.addEventListener('abort', onAbort, { once: true });
   const result: WorkerResult = { worker, steps: 0, rows: 0, epochs: [] };
@@ -161,11 +187,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       const r = await batches?.next();
       return r && !r.done ? r.value : undefined;
     };
-    let step = 0;
+    const firstEpoch = options.resume?.cursor.position.epoch ?? 0;
+    let step = options.resume?.step ?? 0;
     let t = performance.now();
     let batch = await next();
+    // Batches of the resumed group already trained on before the checkpoint: taken, not trained on again.
+    for (let skip = options.resume?.cursor.skip ?? 0; skip > 0 && batch?.epoch === firstEpoch; skip--) {
+      cursor.take(batch);
+      batch = await next();
+    }
     let inputMs = performance.now() - t;
-    for (let epoch = 0; epoch < spec.epochs; epoch++) {
+    for (let epoch = firstEpoch; epoch < spec.epochs; epoch++) {
       const e = new EpochSums(worker, epoch);
       const began = performance.now();
       while (batch && batch.epoch === epoch) {
@@ -182,7 +214,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         model.setWeights(pulled.values);
         const r = model.gradients(batch.xs, batch.ys);
         const t2 = performance.now();
-        const accepted = await client.push(step, r.grads);
+        const accepted = await client.push(step, r.grads, cursor.take(batch));
         const t3 = performance.now();
         const m: StepMetrics = {
           worker,
@@ -199,6 +231,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
           accepted,
         };
         e.add(m);
+        board?.step(m);
         options.onStep?.(m);
         step++;
         t = performance.now();
@@ -217,10 +250,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
       result.epochs.push(em);
       result.steps += em.steps;
       result.rows += em.rows;
+      board?.epoch(em);
+      board?.flush();
       options.onEpoch?.(em);
     }
     return result;
   } finally {
+    board?.close();
     options.signal?.removeEventListener('abort', onAbort);
     await train?.close();
     await client.close();
