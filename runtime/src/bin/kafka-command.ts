@@ -4,16 +4,15 @@ import { parseArgs } from 'node:util';
 import { PetalError } from '../errors.ts';
 import {
   brokersOnDataDir,
+  findRunningBroker,
   kafkaStatePaths,
-  readBrokerRecord,
-  recordAlive,
   recordOf,
   removeBrokerRecord,
   startBroker,
   stopBrokerProcess,
   writeBrokerRecord,
 } from '../kafka/index.ts';
-import type { BrokerRecord } from '../kafka/index.ts';
+import type { RunningBroker } from '../kafka/index.ts';
 import type { Command } from './petal.ts';
 
 /** Exit status of `status` when no broker runs (0 means it runs). */
@@ -97,38 +96,6 @@ function integerFlag(value: string | boolean | undefined, name: string, min: num
 }
 
 /** A broker running on the state dir: the recorded one, or one nobody recorded (`npm start`'s, or an orphan). */
-interface Running {
-  pid: number;
-  bootstrap: string;
-  port: number;
-  controllerPort: number;
-  dataDir: string;
-  logFile: string;
-  startedAt?: string;
-  recorded: boolean;
-}
-
-type Paths = ReturnType<typeof kafkaStatePaths>;
-
-/**
- * The broker running on the state dir, if any. A record whose process is gone (a crash, a reboot) is deleted when
- * `clean` is set, and returned as `stale` so the user hears about it.
- */
-function findRunning(paths: Paths, clean: boolean): { running: Running | undefined; stale: BrokerRecord | undefined } {
-  const record = readBrokerRecord(paths.recordFile);
-  if (record && recordAlive(record)) return { running: { ...record, recorded: true }, stale: undefined };
-  if (record && clean) removeBrokerRecord(paths.recordFile);
-  const [other] = brokersOnDataDir(paths.dataDir);
-  const running = other && {
-    ...other,
-    bootstrap: `127.0.0.1:${other.port}`,
-    dataDir: paths.dataDir,
-    logFile: paths.logFile,
-    recorded: false,
-  };
-  return { running, stale: record };
-}
-
 const UNRECORDED =
   'not started by `petal kafka up`: it belongs to another Petal process (`npm start`) or to an interrupted `up`';
 
@@ -136,7 +103,7 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
   const port = integerFlag(values.port, 'port', 0, 65535);
   const heapMb = integerFlag(values['heap-mb'], 'heap-mb', 128, 1 << 20);
   const paths = kafkaStatePaths();
-  const { running, stale } = findRunning(paths, true);
+  const { running, stale } = findRunningBroker(paths, { clean: true });
   if (running) {
     process.stdout.write(`Kafka is already running at ${running.bootstrap} (pid ${running.pid})\n${details(running)}`);
     return 0;
@@ -172,7 +139,7 @@ async function up(values: Record<string, string | boolean | undefined>): Promise
 
 async function down(): Promise<number> {
   const paths = kafkaStatePaths();
-  const { running, stale } = findRunning(paths, true);
+  const { running, stale } = findRunningBroker(paths, { clean: true });
   if (!running) {
     process.stdout.write(
       `No Kafka broker is running${stale ? ` (removed the stale record of pid ${stale.pid})` : ''}.\n`,
@@ -190,7 +157,7 @@ async function down(): Promise<number> {
 
 function status(json: boolean): number {
   const paths = kafkaStatePaths();
-  const { running, stale } = findRunning(paths, false);
+  const { running, stale } = findRunningBroker(paths, { clean: false });
   if (json) {
     const shown = running
       ? { state: 'up', ...running }
@@ -207,7 +174,7 @@ function status(json: boolean): number {
   return running ? 0 : EXIT_DOWN;
 }
 
-function details(running: Running): string {
+function details(running: RunningBroker): string {
   const started = running.recorded ? `  started at   ${running.startedAt}\n` : `  note         ${UNRECORDED}\n`;
   return `  data dir     ${running.dataDir}\n  log file     ${running.logFile}\n${started}`;
 }
