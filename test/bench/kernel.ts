@@ -67,7 +67,14 @@ class Client {
   readonly iopub = new zmq.Subscriber({ receiveHighWaterMark: 100_000 });
   readonly #waiters = new Set<(msg: Message) => boolean>();
 
-  constructor(info: ConnectionInfo) {
+  /**
+   * Whether a request also waits for its idle status on iopub. Not for stock tslab: it sends iopub messages without
+   * awaiting zeromq's previous send, so some are lost (EBUSY) and a wait for them can hang; it is timed to its reply.
+   */
+  readonly #waitIdle: boolean;
+
+  constructor(info: ConnectionInfo, waitIdle: boolean) {
+    this.#waitIdle = waitIdle;
     this.wire = new Wire(info.key, info.signature_scheme);
     this.shell.connect(`tcp://127.0.0.1:${info.shell_port}`);
     this.iopub.connect(`tcp://127.0.0.1:${info.iopub_port}`);
@@ -110,7 +117,7 @@ class Client {
       if ((msg.parent_header as { msg_id?: string }).msg_id !== msgId) return false;
       if (msg.header.msg_type.endsWith('_reply')) replied = true;
       if (msg.header.msg_type === 'status' && msg.content.execution_state === 'idle') idle = true;
-      return replied && idle;
+      return replied && (idle || !this.#waitIdle);
     }, timeoutMs);
     await this.shell.send(frames);
     await done;
@@ -142,7 +149,7 @@ async function startKernel(kind: 'petal' | 'tslab', dir: string): Promise<Runnin
           `require(${JSON.stringify(require.resolve('tslab/dist/main.js'))}).startKernel({ configPath: ${JSON.stringify(file)}, enableFindLocal: false })`,
         ];
   const child = spawn(process.execPath, argv, { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
-  const client = new Client(info);
+  const client = new Client(info, kind === 'petal');
   // Ready when a kernel_info request gets both its reply and its idle status: iopub drops what it publishes before
   // the subscription is through, so the first requests may see only the reply (jupyter_client retries the same way).
   const deadline = Date.now() + 120_000;
