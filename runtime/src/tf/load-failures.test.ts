@@ -36,7 +36,7 @@ function brokenInstall(breakIt: (tfjsNode: string, root: string) => void): {
   });
   breakIt(copy, root);
   const script =
-    "const { loadTf } = await import('./runtime/src/tf/tf.ts'); try { loadTf(); console.log('loaded') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }";
+    "const { loadTf } = await import('./runtime/src/tf/tf.ts'); try { loadTf(); process.stdout.write('loaded\\n') } catch (e) { process.stdout.write(JSON.stringify({ code: e.code, message: e.message }) + '\\n') }";
   return {
     root,
     load: () => spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' }),

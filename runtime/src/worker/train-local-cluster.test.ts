@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { tableFromArrays } from 'apache-arrow';
 import type { Tensor } from '@tensorflow/tfjs-node';
 import { feed, stream } from '../feed/index.ts';
 import type { PsMode } from '../ps/index.ts';
@@ -14,6 +13,7 @@ import { useTestBroker } from '../kafka/test-broker.ts';
 import { loadTf } from '../tf/tf.ts';
 import { trainLocalCluster } from './train-local-cluster.ts';
 import type { StepMetrics } from './worker.ts';
+import { blobs, features, topology } from './testing/blobs.ts';
 
 const tf = loadTf();
 const broker = useTestBroker('petal-worker');
@@ -22,40 +22,6 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const N = 3200;
 const BATCH = 32;
-// Three Gaussian blobs far apart: a clear boundary, so ≥ 0.9 accuracy means training worked.
-function blobs(n: number, seed: number) {
-  let s = seed >>> 0;
-  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-  const gauss = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
-  const centers = [
-    [0, 3],
-    [-2.6, -1.5],
-    [2.6, -1.5],
-  ];
-  const x0 = new Float32Array(n);
-  const x1 = new Float32Array(n);
-  const label = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    const c = i % 3;
-    label[i] = c;
-    x0[i] = centers[c]![0]! + 0.8 * gauss();
-    x1[i] = centers[c]![1]! + 0.8 * gauss();
-  }
-  return tableFromArrays({ x0, x1, label });
-}
-const features = { xs: ['x0', 'x1'], ys: { column: 'label', kind: 'onehot' as const, depth: 3 } };
-
-function topology(): Record<string, unknown> {
-  const m = tf.sequential({
-    layers: [
-      tf.layers.dense({ units: 16, activation: 'relu', inputShape: [2], name: 'hidden' }),
-      tf.layers.dense({ units: 3, activation: 'softmax', name: 'out' }),
-    ],
-  });
-  const json = m.toJSON(null, false) as Record<string, unknown>;
-  m.dispose();
-  return json;
-}
 
 let train4 = ''; // 4 partitions of 800 rows
 let train2 = ''; // 2 partitions of 1600 rows
