@@ -5,38 +5,17 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { findFreePort, portFree } from '@petal/runtime';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = process.env.PETAL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/petal-lab.png';
 const DISPLAY_NAME = 'TypeScript (Petal)';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 function procStat(pid: number): { ppid: number; state: string } | undefined {
   try {
@@ -287,7 +266,7 @@ function tempDir(defer: Defer): string {
 
 /** Starts scripts/start.ts with PETAL_STATE_DIR in `tmp` and waits until it prints its addresses. */
 async function startSession(defer: Defer, tmp: string): Promise<Session> {
-  const port = await freePort();
+  const port = await findFreePort();
   const start = new StartProcess(['--no-browser', '--port', String(port)], {
     ...process.env,
     PETAL_STATE_DIR: join(tmp, 'state'),
@@ -430,9 +409,9 @@ test('npm start serves JupyterLab with the Petal kernel and Kafka, and Ctrl-C st
     const { exit, left } = await stop(start, 'ctrl-c');
     assert.deepEqual(exit, { code: 0, signal: null }, start.log());
     assert.deepEqual(left, [], `processes start.ts started are still running\n${start.log()}`);
-    assert.ok(await portIsFree(port), `JupyterLab's port ${port} is free`);
+    assert.ok(await portFree(port), `JupyterLab's port ${port} is free`);
     const kafkaPort = Number(bootstrap.split(':')[1]);
-    assert.ok(await portIsFree(kafkaPort), `the broker's port ${kafkaPort} is free`);
+    assert.ok(await portFree(kafkaPort), `the broker's port ${kafkaPort} is free`);
     assert.deepEqual(readdirSync(join(tmp, 'state', 'lab')), [], 'the session credentials file is gone');
   });
 });

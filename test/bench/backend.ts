@@ -33,7 +33,7 @@ import type {
   TensorInfo,
   Variable,
 } from '@tensorflow/tfjs-node';
-import { boolArg, collectGarbage, intArg, median, num, printBench, round } from './bench-util.ts';
+import { boolArg, buildMlp, collectGarbage, intArg, median, num, printBench, round } from './bench-util.ts';
 
 const args = process.argv.slice(2);
 const STEPS = intArg(args, '--steps', 20);
@@ -170,15 +170,7 @@ const specs: ModelSpec[] = [
     inputShape: [784],
     classes: 10,
     batch: BATCH_MLP,
-    build: () =>
-      tf.sequential({
-        layers: [
-          tf.layers.dense({ inputShape: [784], units: 2048, activation: 'relu' }),
-          tf.layers.dense({ units: 1024, activation: 'relu' }),
-          tf.layers.dense({ units: 512, activation: 'relu' }),
-          tf.layers.dense({ units: 10, activation: 'softmax' }),
-        ],
-      }),
+    build: () => buildMlp(tf),
   },
   {
     key: 'cnn',

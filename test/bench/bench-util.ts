@@ -1,5 +1,7 @@
 // Small helpers shared by benchmarks: argument parsing, robust summaries of noisy timings, and the BENCH line.
 // A benchmark prints readable lines first and, last, one line `BENCH {json}` that scripts/bench.ts callers parse.
+import type { Tf } from '@petal/runtime/tf';
+import type { Sequential } from '@tensorflow/tfjs-node';
 
 /** The last line of every benchmark: `BENCH {"name":…,"ratio":…,…}` on one line. */
 export function printBench(result: { name: string; ratio: number } & Record<string, unknown>): void {
@@ -48,4 +50,19 @@ export function num(x: number, width: number, decimals = 0): string {
 /** Runs the full garbage collector when node was started with --expose-gc, so a collection lands outside a timed region. */
 export function collectGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
+}
+
+/**
+ * The ~4.2 M-parameter MLP (784-2048-1024-512-10, relu, softmax) the issues benchmark against: the same model in
+ * every benchmark, so their figures compare.
+ */
+export function buildMlp(tf: Tf): Sequential {
+  return tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [784], units: 2048, activation: 'relu' }),
+      tf.layers.dense({ units: 1024, activation: 'relu' }),
+      tf.layers.dense({ units: 512, activation: 'relu' }),
+      tf.layers.dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
 }

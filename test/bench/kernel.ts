@@ -9,7 +9,6 @@ import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import type * as Zmq from 'zeromq';
 import { Wire } from '@petal/kernel/wire';
 import type { ConnectionInfo, Message } from '@petal/kernel/wire';
 import { intArg, printBench, round } from './bench-util.ts';
+import { findFreePort } from '@petal/runtime';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(join(root, 'kernel', 'package.json'));
@@ -26,22 +26,9 @@ const CELLS = intArg(args, '--cells', 200);
 const UPDATES = intArg(args, '--updates', 20_000);
 const WARMUP = 20;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 async function connectionFile(dir: string): Promise<{ file: string; info: ConnectionInfo }> {
   const [shell_port, iopub_port, stdin_port, control_port, hb_port] = await Promise.all(
-    Array.from({ length: 5 }, () => freePort()),
+    Array.from({ length: 5 }, () => findFreePort()),
   );
   const info: ConnectionInfo = {
     transport: 'tcp',

@@ -27,7 +27,7 @@ import type { Broker, KafkaConnection, PsMode, StepMetrics } from '@petal/runtim
 import { loadTf } from '@petal/runtime/tf';
 import type { Tf } from '@petal/runtime/tf';
 import type { Scalar, Sequential, Tensor } from '@tensorflow/tfjs-node';
-import { boolArg, collectGarbage, intArg, num, printBench, round } from './bench-util.ts';
+import { boolArg, buildMlp, collectGarbage, intArg, num, printBench, round } from './bench-util.ts';
 
 const args = process.argv.slice(2);
 const ROWS_MLP = intArg(args, '--rows-mlp', 5120);
@@ -58,15 +58,7 @@ const cases: ModelCase[] = [
     classes: 10,
     batch: 128,
     rows: ROWS_MLP,
-    build: () =>
-      tf.sequential({
-        layers: [
-          tf.layers.dense({ inputShape: [784], units: 2048, activation: 'relu' }),
-          tf.layers.dense({ units: 1024, activation: 'relu' }),
-          tf.layers.dense({ units: 512, activation: 'relu' }),
-          tf.layers.dense({ units: 10, activation: 'softmax' }),
-        ],
-      }),
+    build: () => buildMlp(tf),
   },
   {
     name: 'head',

@@ -16,7 +16,7 @@ import type { PsMode, PsStats, ShardPlan } from '../ps/index.ts';
 import { MessageType } from '../protocol/index.ts';
 import type { TensorPayload } from '../protocol/index.ts';
 import type { Connection } from '../transport/index.ts';
-import type { EpochMetrics, StepMetrics, WorkerResult } from '../worker/index.ts';
+import type { EpochMetrics, StepMetrics, TrainResult, WorkerResult } from '../worker/index.ts';
 import { fn, str } from '../options.ts';
 import { CoordinatorError, checkOptions } from './errors.ts';
 import type { TaskInfo } from './registry.ts';
@@ -31,16 +31,8 @@ export interface ClusterTrainOptions {
   onLog?: (line: LogLine) => void;
 }
 
-/** What a job produced (as trainLocalCluster's TrainResult). */
-export interface ClusterTrainResult {
-  /** model.json of the trained model, loadable with tf.loadLayersModel('file://…'). */
-  modelPath: string;
-  globalStep: number;
-  plan: ShardPlan;
-  workers: WorkerResult[];
-  final: EpochMetrics | undefined;
-  psStats: PsStats[];
-  /** Train partitions each worker read. */
+/** What a job produced: trainLocalCluster's result, plus the train partitions each worker read. */
+export interface ClusterTrainResult extends TrainResult {
   assignments: number[][];
 }
 

@@ -29,11 +29,10 @@ import type { TensorBoardLog } from './tensorboard.ts';
 import { createTrainStep } from './train-step.ts';
 import type { BatchResult } from './train-step.ts';
 
-/** One step's figures. Times in ms: compute (weights in + gradients out), exchange (pull + push on the wire), wait (held by the PS: sync barrier, SSP bound), input (waiting for the batch). */
-export interface StepMetrics {
+/** Figures shared by a step and an epoch. Times in ms: compute (weights in + gradients out), exchange (pull + push on the wire), wait (held by the PS: sync barrier, SSP bound), input (waiting for the batch). */
+interface TrainingFigures {
   worker: string;
   epoch: number;
-  step: number;
   rows: number;
   loss: number;
   metrics: Record<string, number>;
@@ -42,23 +41,18 @@ export interface StepMetrics {
   exchangeMs: number;
   waitMs: number;
   inputMs: number;
+}
+
+/** One step's figures. */
+export interface StepMetrics extends TrainingFigures {
+  step: number;
   /** False when a PS refused the push (stale or not live). */
   accepted: boolean;
 }
 
 /** One epoch's figures for one worker (means weighted by rows; times summed, wait includes the epoch barrier). */
-export interface EpochMetrics {
-  worker: string;
-  epoch: number;
+export interface EpochMetrics extends TrainingFigures {
   steps: number;
-  rows: number;
-  loss: number;
-  metrics: Record<string, number>;
-  examplesPerSec: number;
-  computeMs: number;
-  exchangeMs: number;
-  waitMs: number;
-  inputMs: number;
   /** The chief's pass over the validation feed with the epoch's final weights. */
   validation?: BatchResult;
 }
