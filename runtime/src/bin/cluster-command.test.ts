@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { processAlive } from '../pool/process-alive.ts';
 
 const petal = fileURLToPath(new URL('../../bin/petal.mjs', import.meta.url));
 
@@ -21,15 +22,6 @@ function cli(stateDir: string, ...args: string[]): Promise<{ code: number; stdou
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('petal cluster up → status → down → status', { timeout: 90_000 }, async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'petal-cluster-state-'));
   t.after(() => rmSync(stateDir, { recursive: true, force: true }));
@@ -41,14 +33,16 @@ test('petal cluster up → status → down → status', { timeout: 90_000 }, asy
   assert.equal(json.code, 0);
   const record = JSON.parse(json.stdout) as { pid: number; tasks: { id: string; pid: number }[] };
   t.after(() => {
-    for (const pid of [record.pid, ...record.tasks.map((x) => x.pid)]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [record.pid, ...record.tasks.map((x) => x.pid)])
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   });
   assert.deepEqual(record.tasks.map((x) => x.id).sort(), ['ps:0', 'worker:0', 'worker:1']);
   assert.match((await cli(stateDir, 'status')).stdout, /worker:1 +pid \d+/);
   assert.equal((await cli(stateDir, 'up', '--ps', '1', '--workers', '2')).code, 0, 'up again is a no-op');
   const down = await cli(stateDir, 'down');
   assert.equal(down.code, 0, down.stderr);
-  for (const pid of [record.pid, ...record.tasks.map((x) => x.pid)]) assert.equal(alive(pid), false, `pid ${pid} gone`);
+  for (const pid of [record.pid, ...record.tasks.map((x) => x.pid)])
+    assert.equal(processAlive(pid), false, `pid ${pid} gone`);
   assert.equal((await cli(stateDir, 'status')).code, 3);
   assert.match((await cli(stateDir, 'down')).stdout, /No cluster is running/);
 });

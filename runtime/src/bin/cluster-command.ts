@@ -9,6 +9,7 @@ import { stateDir } from '../env/locations.ts';
 import { PetalError } from '../errors.ts';
 import { waitUntil } from '../net/loopback.ts';
 import type { Command } from './petal.ts';
+import { processAlive } from '../pool/process-alive.ts';
 
 /** Exit status of `status` when no cluster runs (0 means it runs). */
 export const EXIT_DOWN = 3;
@@ -49,15 +50,6 @@ function readRecord(file: string): ClusterRecord | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `petal cluster SUBCOMMAND [FLAGS]`. */
 export const clusterCommand: Command = async (argv) => {
   const [sub, ...rest] = argv;
@@ -81,7 +73,7 @@ export const clusterCommand: Command = async (argv) => {
   }
   const paths = clusterPaths();
   const record = readRecord(paths.recordFile);
-  const running = record && alive(record.pid) ? record : undefined;
+  const running = record && processAlive(record.pid) ? record : undefined;
   if (record && !running) rmSync(paths.recordFile, { force: true });
   if (sub === 'up') return up(values, paths, running);
   if (sub === 'down') return down(paths, running);
@@ -166,11 +158,15 @@ async function down(paths: ReturnType<typeof clusterPaths>, running: ClusterReco
     return 0;
   }
   process.kill(running.pid, 'SIGTERM');
-  const gone = await waitUntil(() => !alive(running.pid) && running.tasks.every((t) => !alive(t.pid)), 15_000, 50);
+  const gone = await waitUntil(
+    () => !processAlive(running.pid) && running.tasks.every((t) => !processAlive(t.pid)),
+    15_000,
+    50,
+  );
   if (!gone) {
     // The supervisor hung: killing it makes every task's watcher stop its task (they are tied to it).
     process.kill(running.pid, 'SIGKILL');
-    await waitUntil(() => running.tasks.every((t) => !alive(t.pid)), 10_000, 50);
+    await waitUntil(() => running.tasks.every((t) => !processAlive(t.pid)), 10_000, 50);
   }
   rmSync(paths.recordFile, { force: true });
   process.stdout.write(`Stopped the cluster (supervisor pid ${running.pid}, ${running.tasks.length} tasks).\n`);

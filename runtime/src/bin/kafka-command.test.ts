@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { processAlive } from '../kafka/broker-process.ts';
+import { processAlive } from '../pool/process-alive.ts';
 import { findFreePort, portFree } from '../net/loopback.ts';
 import {
   brokerConnection,

@@ -21,20 +21,12 @@ import { loadTf } from '../tf/tf.ts';
 import { startCluster } from './cluster.ts';
 import type { ClusterState } from './states.ts';
 import { blobs, features, topology } from '../worker/testing/blobs.ts';
+import { processAlive } from '../pool/process-alive.ts';
 
 const tf = loadTf();
 const broker = useTestBroker('petal-coordinator');
 const dir = mkdtempSync(path.join(tmpdir(), 'petal-coordinator-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('coordinator with real task processes', { timeout: 120_000 }, () => {
   let train = '';
@@ -153,7 +145,7 @@ describe('coordinator with real task processes', { timeout: 120_000 }, () => {
       'stopped',
     ]);
     const { tasks, coordinator } = cluster.status();
-    for (const task of tasks) assert.equal(alive(task.pid), false, `${task.id} is gone`);
+    for (const task of tasks) assert.equal(processAlive(task.pid), false, `${task.id} is gone`);
     for (const port of [coordinator.port, ...tasks.flatMap((x) => (x.port ? [x.port] : []))])
       assert.ok(await portFree(port), `port ${port} is free`);
   });
@@ -188,15 +180,15 @@ describe('coordinator with real task processes', { timeout: 120_000 }, () => {
     });
     const { pids, ports } = JSON.parse(line) as { pids: number[]; ports: number[] };
     assert.equal(pids.length, 3);
-    assert.ok(pids.every(alive));
+    assert.ok(pids.every(processAlive));
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
     const clean = await waitUntil(async () => {
-      if (pids.some(alive)) return false;
+      if (pids.some(processAlive)) return false;
       for (const port of ports) if (!(await portFree(port))) return false;
       return true;
     }, 20_000);
-    assert.ok(clean, `left: ${JSON.stringify(pids.filter(alive))}`);
+    assert.ok(clean, `left: ${JSON.stringify(pids.filter(processAlive))}`);
   });
 });

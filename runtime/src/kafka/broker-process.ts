@@ -7,6 +7,7 @@ import { PetalError } from '../errors.ts';
 import { spawnTied } from '../pool/owner-tie.ts';
 import type { TiedChild } from '../pool/owner-tie.ts';
 import { waitUntil } from '../net/loopback.ts';
+import { processAlive } from '../pool/process-alive.ts';
 
 /**
  * Runs `command` so that it dies with this process, even on SIGKILL, which Node cannot catch: the pool's `sh`
@@ -56,25 +57,6 @@ export function spawnDetached(
       resolve({ child, pid: child.pid ?? -1 });
     });
   });
-}
-
-/**
- * True while `pid` names a process that has not exited. A zombie counts as gone: a detached broker's parent may be
- * an init that never reaps, and its ports are already closed.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ENOENT';
-  }
 }
 
 /**

@@ -14,7 +14,7 @@ import type { TestContext } from 'node:test';
 import { Admin } from '@platformatic/kafka';
 import { isPetalError } from '../errors.ts';
 import { brokerLayout } from './broker-config.ts';
-import { processAlive } from './broker-process.ts';
+import { processAlive } from '../pool/process-alive.ts';
 import { portAccepts, portFree, waitUntil } from '../net/loopback.ts';
 import { createAdmin, createConsumer, createProducer, startBroker } from './index.ts';
 import type { Broker, KafkaConnection } from './index.ts';
