@@ -118,13 +118,12 @@ function flowersTable(limit: number): Photos {
 // ---------------------------------------------------------------------------------------------------------------
 // Readers
 
-/** The ceiling: every record of every partition fetched and dropped; round-robin, one fetch in flight. */
-async function rawRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
-  const consumer = createConsumer(connection, { groupId: 'bench-raw', maxBytes: 2 * MAX_MESSAGE_BYTES });
+/** Every record of every partition, one fetch's records at a time: round-robin, one fetch in flight. */
+async function* fetchAll(connection: KafkaConnection, groupId: string, topic: string, partitions: number) {
+  const consumer = createConsumer(connection, { groupId, maxBytes: 2 * MAX_MESSAGE_BYTES });
   try {
     const offsets = Array.from({ length: partitions }, () => 0n);
     let live = offsets.map((_, p) => p);
-    let bytes = 0;
     while (live.length > 0) {
       const next: number[] = [];
       for (const p of live) {
@@ -135,16 +134,24 @@ async function rawRead(connection: KafkaConnection, topic: string, partitions: n
           maxBytes: MAX_MESSAGE_BYTES,
           maxWaitTime: 500,
         });
-        for (const r of records) bytes += r.value?.byteLength ?? 0;
+        yield records;
         offsets[p] = records.length > 0 ? records.at(-1)!.offset + 1n : offsets[p]!;
         if (offsets[p]! < highWatermark) next.push(p);
       }
       live = next;
     }
-    return bytes;
   } finally {
     await consumer.close(true);
   }
+}
+
+/** The ceiling: every record of every partition fetched and dropped. */
+async function rawRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
+  let bytes = 0;
+  for await (const records of fetchAll(connection, 'bench-raw', topic, partitions)) {
+    for (const r of records) bytes += r.value?.byteLength ?? 0;
+  }
+  return bytes;
 }
 
 /** Petal: feed() to tensors; the batches are dropped (the next pull disposes them). */
@@ -190,7 +197,6 @@ async function perRowRead(
   topic: string,
   rowTensors: (row: Record<string, unknown>) => [Tensor, Tensor],
 ): Promise<number> {
-  const consumer = createConsumer(connection, { groupId: 'bench-json', maxBytes: 2 * MAX_MESSAGE_BYTES });
   let rows = 0;
   let xs: Tensor[] = [];
   let ys: Tensor[] = [];
@@ -201,36 +207,17 @@ async function perRowRead(
     xs = [];
     ys = [];
   };
-  try {
-    const offsets = Array.from({ length: PARTITIONS }, () => 0n);
-    let live = offsets.map((_, p) => p);
-    while (live.length > 0) {
-      const next: number[] = [];
-      for (const p of live) {
-        const { records, highWatermark } = await fetchPartition(consumer, {
-          topic,
-          partition: p,
-          offset: offsets[p]!,
-          maxBytes: MAX_MESSAGE_BYTES,
-          maxWaitTime: 500,
-        });
-        for (const r of records) {
-          const [x, y] = rowTensors(JSON.parse(r.value!.toString()) as Record<string, unknown>);
-          xs.push(x);
-          ys.push(y);
-          rows++;
-          if (xs.length === BATCH) flush();
-        }
-        offsets[p] = records.length > 0 ? records.at(-1)!.offset + 1n : offsets[p]!;
-        if (offsets[p]! < highWatermark) next.push(p);
-      }
-      live = next;
+  for await (const records of fetchAll(connection, 'bench-json', topic, PARTITIONS)) {
+    for (const r of records) {
+      const [x, y] = rowTensors(JSON.parse(r.value!.toString()) as Record<string, unknown>);
+      xs.push(x);
+      ys.push(y);
+      rows++;
+      if (xs.length === BATCH) flush();
     }
-    flush();
-    return rows;
-  } finally {
-    await consumer.close(true);
   }
+  flush();
+  return rows;
 }
 
 async function timed(run: () => Promise<number>, rows: number, bytes: number): Promise<Rate> {
