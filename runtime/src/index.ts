@@ -12,3 +12,4 @@ export * from './ps/index.ts';
 export * from './job/index.ts';
 export * from './worker/index.ts';
 export * from './coordinator/index.ts';
+export * from './datasets/index.ts';

@@ -22,6 +22,7 @@ export const settings = {
   gpu: 'PETAL_GPU',
   kafkaLibs: 'PETAL_KAFKA_LIBS',
   java: 'PETAL_JAVA',
+  dataDir: 'PETAL_DATA_DIR',
 } as const;
 
 function env(name: string): string | undefined {
@@ -38,6 +39,15 @@ function shortHash(...parts: string[]): string {
 /** Build caches: the venv, Kafka jars, the native binding. */
 export function cacheDir(): string {
   return env(settings.cacheDir) ?? join(env('XDG_CACHE_HOME') ?? join(homedir(), '.cache'), 'petal');
+}
+
+/**
+ * Datasets and pretrained weights that ship beside the checkout (`../shared/data` of the repository root, as in CI),
+ * or PETAL_DATA_DIR; undefined when neither exists. Code that finds nothing here downloads into cacheDir().
+ */
+export function sharedDataDir(): string | undefined {
+  const dir = env(settings.dataDir) ?? join(runtimeDir, '..', '..', 'shared', 'data');
+  return existsSync(dir) ? dir : undefined;
 }
 
 /** Runtime state: broker data and logs, cluster records. */

@@ -1,0 +1,56 @@
+// A stratified, seeded train/validation split: every class keeps the same share in both parts, and the same seed
+// always gives the same split (so a notebook's held-out set never leaks into training on a re-run).
+import { PetalError } from '../errors.ts';
+
+/** Options of stratifiedSplit(). */
+export interface SplitOptions<T> {
+  /** The class of an item. */
+  key: (item: T) => string;
+  /** Share of each class held out for validation, in (0, 1); default 0.2. */
+  validation?: number;
+  /** Seed of the per-class shuffle; default 42. */
+  seed?: number;
+}
+
+/** mulberry32: a small, fast, well-mixed 32-bit PRNG, enough for shuffling with a reproducible seed. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Splits `items` per class: round(share × class size) of each class (at least one) goes to validation. */
+export function stratifiedSplit<T>(items: readonly T[], options: SplitOptions<T>): { train: T[]; validation: T[] } {
+  const share = options.validation ?? 0.2;
+  if (!(share > 0 && share < 1)) {
+    throw new PetalError('PETAL_OPTIONS', `validation must be a share in (0, 1), not ${share}`, {
+      fix: 'e.g. validation: 0.2 holds out 20 % of each class',
+    });
+  }
+  const next = random(options.seed ?? 42);
+  const byClass = new Map<string, T[]>();
+  for (const item of items) {
+    const k = options.key(item);
+    const list = byClass.get(k);
+    if (list) list.push(item);
+    else byClass.set(k, [item]);
+  }
+  const train: T[] = [];
+  const validation: T[] = [];
+  for (const k of [...byClass.keys()].sort()) {
+    const list = byClass.get(k)!.slice();
+    for (let i = list.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [list[i], list[j]] = [list[j]!, list[i]!];
+    }
+    const held = list.length < 2 ? 0 : Math.max(1, Math.round(list.length * share));
+    validation.push(...list.slice(0, held));
+    train.push(...list.slice(held));
+  }
+  return { train, validation };
+}
