@@ -2,10 +2,13 @@
 // Every step is idempotent and checks a stamp first, so a set-up machine passes through in about a second.
 // Run by scripts/bootstrap.mjs on Node ≥ 22.22 after `npm ci`.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -14,6 +17,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
+  cacheDir,
   cachedBindingFile,
   gpuRequested,
   javaBinary,
@@ -239,6 +243,71 @@ function labSettings(): void {
   say(`JupyterLab settings written (${file})`);
 }
 
+const repoRoot = join(import.meta.dirname, '..');
+const extensionDir = join(repoRoot, 'labextension');
+
+/** Every file under `dir` (sorted, recursive), for hashing what a build reads. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+/** JupyterLab's own package.json in the venv: the shared singletons the extension must build against. */
+function jupyterlabCorePackage(): string {
+  const lib = join(venvDir(), 'lib');
+  for (const py of existsSync(lib) ? readdirSync(lib) : []) {
+    const file = join(lib, py, 'site-packages', 'jupyterlab', 'staging', 'package.json');
+    if (existsSync(file)) return file;
+  }
+  throw new SetupError(`no JupyterLab in ${venvDir()}\n  fix: run npm run setup again (it rebuilds the venv)`);
+}
+
+/**
+ * Builds @petal/labextension with jupyter-builder (rspack) and installs it as a prebuilt extension into the venv,
+ * where `jupyter lab` finds it. Keyed by a hash of what the build reads (its sources, the kernel's output contract,
+ * the lock file, the venv's JupyterLab), so an unchanged checkout skips it and a rebuilt one is cached for clones.
+ */
+function labExtension(): void {
+  const core = jupyterlabCorePackage();
+  const inputs = [
+    ...filesUnder(join(extensionDir, 'src')),
+    ...filesUnder(join(extensionDir, 'style')),
+    join(extensionDir, 'package.json'),
+    join(extensionDir, 'rspack.config.cjs'),
+    join(repoRoot, 'kernel', 'src', 'outputs', 'types.ts'),
+    join(repoRoot, 'package-lock.json'),
+    core,
+  ];
+  const hash = createHash('sha256');
+  for (const file of inputs) hash.update(file.replace(repoRoot, '')).update('\0').update(readFileSync(file));
+  const key = hash.digest('hex').slice(0, 12);
+  const dest = join(venvDir(), 'share', 'jupyter', 'labextensions', '@petal', 'labextension');
+  const stamp = join(dest, '.petal-build');
+  if (stampOk(stamp, key)) return say('JupyterLab extension ok');
+  const cached = join(cacheDir(), `labextension-${key}`);
+  if (!existsSync(cached)) {
+    say('building the JupyterLab extension (jupyter-builder)');
+    const built = join(extensionDir, 'lib', 'prebuilt');
+    // jupyter-builder runs the `node` on PATH: ours (Node 24), not whatever the system has.
+    sh(venvBin('jupyter-builder'), ['build', extensionDir, '--core-package-file', core], {
+      cwd: repoRoot,
+      env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      hint: 'the rspack errors above name the file; `node node_modules/typescript/bin/tsc -b` shows type errors too',
+    });
+    // Builds of older sources are a second's work to redo: keep only this one.
+    for (const old of readdirSync(cacheDir()).filter((name) => name.startsWith('labextension-')))
+      rmSync(join(cacheDir(), old), { recursive: true, force: true });
+    cpSync(built, `${cached}.tmp`, { recursive: true });
+    renameSync(`${cached}.tmp`, cached);
+  }
+  rmSync(dest, { recursive: true, force: true });
+  cpSync(cached, dest, { recursive: true });
+  writeFileSync(stamp, key);
+  say(`JupyterLab extension installed (${dest})`);
+}
+
 function kernelspec(): void {
   const result = installKernelspec();
   say(`kernelspec "${result.displayName}" ${result.changed ? 'installed' : 'ok'} (${result.dir})`);
@@ -250,6 +319,7 @@ try {
   kafkaJars();
   kernelspec();
   labSettings();
+  labExtension();
 } catch (err) {
   // Our own errors already say what to do; anything else is a bug worth its stack.
   say(err instanceof SetupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -1,0 +1,50 @@
+// The cluster panel: the cluster's state, where its coordinator listens, and one row per task with its heartbeat.
+import type { ClusterCard, TaskCard } from '@petal/kernel/outputs';
+import { h, header } from '../dom.ts';
+import { duration } from '../format.ts';
+
+/** A heartbeat older than this marks the row stale: the coordinator would soon declare the task lost. */
+const STALE_HEARTBEAT_MS = 10_000;
+
+function taskRow(task: TaskCard): HTMLTableRowElement {
+  const stale = task.state === 'up' && task.heartbeatAgeMs > STALE_HEARTBEAT_MS;
+  return h(
+    'tr',
+    { class: 'petal-task', 'data-state': task.state, 'data-stale': stale },
+    h('td', {}, task.id),
+    h('td', {}, task.role),
+    h('td', { class: 'petal-num' }, task.index),
+    h('td', {}, task.port === undefined ? task.host : `${task.host}:${task.port}`),
+    h('td', { class: 'petal-num' }, task.pid),
+    h('td', {}, task.devices.length > 0 ? task.devices.join(', ') : '–'),
+    h(
+      'td',
+      {},
+      h('span', { class: 'petal-badge', 'data-state': task.state }, task.state),
+      task.failure !== undefined && h('div', { class: 'petal-failure' }, task.failure),
+    ),
+    h('td', { class: 'petal-num petal-heartbeat' }, `${duration(task.heartbeatAgeMs)} ago`),
+  );
+}
+
+/** Renders a `ClusterCard`. */
+export function renderClusterCard(card: ClusterCard): HTMLElement {
+  const facts: [string, string][] = [
+    ['mode', card.mode],
+    ['pool', card.pool],
+    ['generation', String(card.generation)],
+    ['coordinator', `${card.coordinator.host}:${card.coordinator.port}`],
+  ];
+  if (card.readyMs !== undefined) facts.push(['ready in', duration(card.readyMs)]);
+  const head = h(
+    'tr',
+    {},
+    ...['task', 'role', '#', 'address', 'pid', 'devices', 'state', 'heartbeat'].map((name) => h('th', {}, name)),
+  );
+  return h(
+    'div',
+    { class: 'petal-cluster' },
+    header('Cluster', card.state, facts),
+    h('table', { class: 'petal-table' }, h('thead', {}, head), h('tbody', {}, ...card.tasks.map(taskRow))),
+  );
+}
