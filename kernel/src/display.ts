@@ -36,3 +36,8 @@ function plain(value: unknown): string {
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
+
+/** `value` (copied) showing as `text` alone: for results whose rich view is a live card already shown above. */
+export function withText<T extends object>(value: T, text: string): T {
+  return Object.defineProperty({ ...value }, DISPLAY, { enumerable: false, value: () => ({ 'text/plain': text }) });
+}

@@ -31,7 +31,10 @@ const PRELUDE = `declare global {
   /** Asks a yes/no question; true for "y" or "yes". */
   function confirm(message?: string): boolean;
   /** Petal's magic lines run through this. */
-  var ${HOOK}: { magic(line: string): Promise<unknown>; cellMagic(line: string, body: string): Promise<unknown> };
+  var ${HOOK}: {
+    magic(line: string, value?: () => unknown): Promise<unknown>;
+    cellMagic(line: string, body: string): Promise<unknown>;
+  };
 }
 `;
 
@@ -117,6 +120,8 @@ export class Evaluator {
     value: undefined,
     errors: [],
   };
+  /** The value of a body-evaluating cell magic's body, between its two runs. */
+  #bodyValue: unknown;
 
   constructor(options: EvaluatorOptions) {
     this.#magics = options.magics;
@@ -150,10 +155,16 @@ export class Evaluator {
       apply: (target, self, args: unknown[]) => (args[0] === 'petal' ? api : Reflect.apply(target, self, args)),
     });
     this.provide(HOOK, {
-      magic: (line: string) => api.magic(line),
+      magic: async (line: string, value?: () => unknown) => {
+        if (!value) return await api.magic(line);
+        const { magic, call } = this.#magics.parseLine(line);
+        return await magic.run(call, api, value());
+      },
       cellMagic: async (line: string, body: string) => {
         const { magic, call } = this.#magics.parseCell(line);
-        return await magic.run(call, body, api);
+        const value = this.#bodyValue;
+        this.#bodyValue = undefined;
+        return await magic.run(call, body, api, magic.evaluatesBody ? value : undefined);
       },
     });
   }
@@ -177,18 +188,52 @@ export class Evaluator {
       .map((line) => {
         const match = MAGIC_LINE.exec(line);
         if (!match) return line;
-        this.#magics.parseLine(line);
+        const { call } = this.#magics.parseLine(line);
         const indent = /^[ \t]*/.exec(line)![0];
-        return `${indent};await globalThis.${HOOK}.magic(${JSON.stringify(line.trim().slice(1))});`;
+        // An expression magic's EXPR is cell code: TypeScript checks it and it sees the cell's variables.
+        const value = call.expression === undefined ? '' : `, () => (${call.expression})`;
+        return `${indent};await globalThis.${HOOK}.magic(${JSON.stringify(line.trim().slice(1))}${value});`;
       })
       .join('\n');
   }
 
+  /**
+   * A `%%name` cell whose magic evaluates its body: the first line, and the cell with that line blanked (so
+   * diagnostics keep their line numbers).
+   */
+  #bodyMagic(code: string): { line: string; body: string } | undefined {
+    const lines = code.split('\n');
+    const first = lines.findIndex((l) => l.trim() !== '');
+    if (first < 0 || !CELL_MAGIC_LINE.test(lines[first]!)) return undefined;
+    const name = CELL_MAGIC_LINE.exec(lines[first]!)?.[1];
+    if (name === undefined || !this.#magics.cellNames.includes(name)) return undefined;
+    if (!this.#magics.parseCell(lines[first]!).magic.evaluatesBody) return undefined;
+    return {
+      line: lines[first]!.trim(),
+      body: lines.map((l, i) => (i === first ? ' '.repeat(l.length) : l)).join('\n'),
+    };
+  }
+
   /** Runs one cell. Never throws: failures come back as the outcome's error. */
   async execute(code: string): Promise<Outcome> {
+    let bodyMagic;
+    try {
+      bodyMagic = this.#bodyMagic(code);
+    } catch (error) {
+      return { ok: false, error };
+    }
+    if (!bodyMagic) return this.#run(code, code);
+    // The body first, as any cell; then the magic with the body's value, as a cell of its own.
+    const body = await this.#run(bodyMagic.body, code);
+    if (!body.ok) return body;
+    this.#bodyValue = body.hasValue ? body.value : undefined;
+    return this.#run(`await globalThis.${HOOK}.cellMagic(${JSON.stringify(bodyMagic.line)}, "")`, code, false);
+  }
+
+  async #run(code: string, shown: string, transform = true): Promise<Outcome> {
     let source: string;
     try {
-      source = this.transform(code);
+      source = transform ? this.transform(code) : code;
     } catch (error) {
       return { ok: false, error };
     }
@@ -202,7 +247,7 @@ export class Evaluator {
     const { hasValue, value, errors } = this.#capture;
     this.#capture = { hasValue: false, value: undefined, errors: [] };
     if (ok && errors.length === 0) return { ok: true, hasValue, value };
-    return { ok: false, error: this.#errorOf(errors, code) };
+    return { ok: false, error: this.#errorOf(errors, shown) };
   }
 
   #errorOf(errors: unknown[][], code: string): unknown {
@@ -234,8 +279,9 @@ export class Evaluator {
       const { start, matches } = this.#magics.complete(code.slice(lineStart, cursor));
       return { start: lineStart + start, end: cursor, matches };
     }
-    if (isCellMagic(code)) return { start: cursor, end: cursor, matches: [] };
-    const info = this.#executor.complete(maskMagics(code), cursor);
+    const masked = this.#mask(code);
+    if (masked === undefined) return { start: cursor, end: cursor, matches: [] };
+    const info = this.#executor.complete(masked, cursor);
     return { start: info.start, end: info.end, matches: info.candidates };
   }
 
@@ -251,15 +297,30 @@ export class Evaluator {
         return undefined;
       }
     }
-    const info = this.#executor.inspect(maskMagics(code), cursor);
+    const masked = this.#mask(code);
+    if (masked === undefined) return undefined;
+    const info = this.#executor.inspect(masked, cursor);
     // A name TypeScript cannot resolve has quick info of kind "" (and type any): nothing was found.
     return info && info.kind ? printQuickInfo(info) : undefined;
   }
 
   isComplete(code: string): { status: 'complete' } | { status: 'incomplete'; indent: string } {
-    if (isCellMagic(code)) return { status: 'complete' };
-    const result = isCompleteCode(maskMagics(code));
+    const masked = this.#mask(code);
+    if (masked === undefined) return { status: 'complete' };
+    const result = isCompleteCode(masked);
     return result.completed ? { status: 'complete' } : { status: 'incomplete', indent: result.indent ?? '' };
+  }
+
+  /** The cell as TypeScript sees it: magic lines blanked; undefined for a cell magic whose body is not code. */
+  #mask(code: string): string | undefined {
+    let body;
+    try {
+      body = this.#bodyMagic(code);
+    } catch {
+      body = undefined;
+    }
+    if (body) return maskMagics(body.body);
+    return isCellMagic(code) ? undefined : maskMagics(code);
   }
 
   close(): void {

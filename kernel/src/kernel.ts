@@ -1,12 +1,12 @@
 // Petal's Jupyter kernel: binds the sockets, answers every request of the messaging protocol (5.3) and publishes
 // outputs, on tslab's converter and executor (evaluator.ts). Shell requests run one at a time, in order; control,
 // stdin and heartbeat live on the io worker (io-worker.ts), so they answer while a cell computes.
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type * as Zmq from 'zeromq';
 import { PetalError } from '@petal/runtime';
 import { createPetalApi } from './api/create-api.ts';
 import type { OutputSink } from './api/create-api.ts';
+import { petalDeclaration } from './api/declaration.ts';
 import type { PetalModule } from './api/types.ts';
 import { CommManager } from './comms.ts';
 import { mimeBundle } from './display.ts';
@@ -24,9 +24,9 @@ import { INPUT_CANCELLED, createInputBuffer, waitForInput } from './stdin-buffer
 import { Wire, WireError } from './wire.ts';
 import type { ConnectionInfo, Header, Message } from './wire.ts';
 import { Interrupted } from './error-content.ts';
+import { PETAL_LIVE_TARGET } from './outputs/types.ts';
 
 const zmq = createRequire(import.meta.url)('zeromq') as typeof Zmq;
-const typesFile = new URL('./api/types.ts', import.meta.url);
 
 /** Flushes a cell's stdout/stderr at most this often (and before any other output). */
 const STREAM_FLUSH_BYTES = 64 * 1024;
@@ -41,14 +41,6 @@ export interface KernelOptions {
   worker?: IoWorker;
   /** Called once the kernel has stopped everything and closed its sockets. */
   onExit?: (code: number) => void;
-}
-
-/** The declaration cells see for `import … from "petal"`: the API's types plus one declared value per member. */
-function petalDeclaration(api: PetalModule): string {
-  const values = Object.keys(api)
-    .map((name) => `export declare const ${name}: PetalModule[${JSON.stringify(name)}];`)
-    .join('\n');
-  return `${readFileSync(typesFile, 'utf8')}\n${values}\n`;
 }
 
 export class Kernel {
@@ -73,6 +65,7 @@ export class Kernel {
   /** The request whose outputs are being published (the running cell, or the last one). */
   #parent: Message | undefined;
   #allowStdin = false;
+  #executing = false;
   #streams = { stdout: '', stderr: '' };
   #flushScheduled = false;
   #stopping: Promise<void> | undefined;
@@ -98,13 +91,14 @@ export class Kernel {
       },
       clear: (wait) => this.#publish('clear_output', { wait }),
       write: (name, text) => this.#write(name, text),
+      executing: () => this.#executing,
     };
     this.#api = createPetalApi({ resources: this.#resources, magics: this.#magics, comms: this.#comms, output, dir });
     this.#evaluator = new Evaluator({
       dir,
       api: this.#api,
       magics: this.#magics,
-      declaration: petalDeclaration(this.#api),
+      declaration: petalDeclaration(Object.keys(this.#api)),
     });
     this.#installGlobals();
   }
@@ -209,6 +203,7 @@ export class Kernel {
           throw err;
         }
         if (this.#sentBeforeFailure(msg)) this.#abort(msg);
+        else if (this.#executing && this.#isLiveComm(msg)) void this.#handle(msg, 'shell', true);
         else {
           this.#queue.push(msg);
           void this.#drain();
@@ -217,6 +212,17 @@ export class Kernel {
     } catch (err) {
       if (!this.#shell.closed) throw err;
     }
+  }
+
+  /**
+   * A frontend following a live output opens its comm while the cell that shows it still runs: such comm messages
+   * are handled at once, not queued behind that cell (which would make "live" mean "after the end").
+   */
+  #isLiveComm(msg: Message): boolean {
+    const type = msg.header.msg_type;
+    if (type === 'comm_open') return msg.content.target_name === PETAL_LIVE_TARGET;
+    if (type !== 'comm_msg' && type !== 'comm_close') return false;
+    return String(msg.content.comm_id) in this.#comms.info(PETAL_LIVE_TARGET);
   }
 
   async #drain(): Promise<void> {
@@ -239,11 +245,12 @@ export class Kernel {
     void this.#handle(msg, 'control');
   }
 
-  async #handle(msg: Message, channel: 'shell' | 'control'): Promise<void> {
+  /** `quiet`: no busy/idle (a live comm message while a cell runs: the kernel stays busy with that cell). */
+  async #handle(msg: Message, channel: 'shell' | 'control', quiet = false): Promise<void> {
     const type = msg.header.msg_type;
     const previous = this.#parent;
     this.#parent = msg;
-    this.#publish('status', { execution_state: 'busy' }, [], msg.header);
+    if (!quiet) this.#publish('status', { execution_state: 'busy' }, [], msg.header);
     try {
       switch (type) {
         case 'kernel_info_request':
@@ -304,7 +311,7 @@ export class Kernel {
       }
     } finally {
       // A shutdown published its idle before closing the sockets.
-      if (type !== 'shutdown_request') this.#publish('status', { execution_state: 'idle' }, [], msg.header);
+      if (type !== 'shutdown_request' && !quiet) this.#publish('status', { execution_state: 'idle' }, [], msg.header);
       if (type !== 'execute_request') this.#parent = previous ?? msg;
     }
   }
@@ -334,7 +341,8 @@ export class Kernel {
     if (!silent) this.#publish('execute_input', { code, execution_count: count });
     if (storeHistory) this.#history.add(count, code);
     this.#allowStdin = content.allow_stdin === true;
-    const outcome = await this.#evaluator.execute(code);
+    this.#executing = true;
+    const outcome = await this.#evaluator.execute(code).finally(() => (this.#executing = false));
     this.#allowStdin = false;
     if (outcome.ok) {
       if (outcome.hasValue && !silent) {

@@ -1,18 +1,29 @@
 // The "petal" module object cells import, built once per kernel from the kernel's parts. Its type is PetalModule
 // (types.ts), the declaration cells are checked against.
+import { loadTf } from '@petal/runtime';
 import type { CommManager } from '../comms.ts';
+import { LiveOutputs } from '../live/live-outputs.ts';
 import type { MagicRegistry } from '../magics/registry.ts';
+import { cardValue } from '../outputs/card-bundle.ts';
 import type { Resources } from '../resources.ts';
+import { createClusterApi } from './cluster.ts';
+import { createGallery } from './gallery.ts';
+import type { ClusterApiDeps } from './cluster.ts';
 import { createKafkaApi } from './kafka.ts';
 import type { KafkaApiOptions } from './kafka.ts';
 import { createNpmApi } from './npm.ts';
-import type { DisplayHandle, DisplayOptions, Help, PetalModule } from './types.ts';
+import { createStreamApi } from './stream.ts';
+import { TaskLogs } from './task-logs.ts';
+import { createTrainApi } from './train.ts';
+import type { DisplayHandle, DisplayOptions, Help, PetalModule, TfModule } from './types.ts';
 
 /** Where the API's outputs go: the kernel publishes them on iopub for the running cell. */
 export interface OutputSink {
   display(value: unknown, displayId: string, update: boolean): void;
   clear(wait: boolean): void;
   write(stream: 'stdout' | 'stderr', text: string): void;
+  /** Whether a cell runs now (its outputs would show under it). */
+  executing(): boolean;
 }
 
 export interface ApiOptions {
@@ -23,14 +34,29 @@ export interface ApiOptions {
   /** The notebook folder. */
   dir: string;
   kafka?: Omit<KafkaApiOptions, 'resources'>;
+  cluster?: ClusterApiDeps['startOptions'];
 }
 
 let displays = 0;
 
 export function createPetalApi(options: ApiOptions): PetalModule {
-  const { magics, comms, output } = options;
+  const { magics, comms, output, resources } = options;
+  const kafka = createKafkaApi({ ...options.kafka, resources });
+  const live = new LiveOutputs(comms, output);
+  const logs = new TaskLogs();
+  const cluster = createClusterApi({ resources, live, output, logs, startOptions: options.cluster });
+  const streams = createStreamApi({ kafka, live });
   const api: PetalModule = {
-    kafka: createKafkaApi({ ...options.kafka, resources: options.resources }),
+    get tf(): TfModule {
+      return loadTf();
+    },
+    kafka,
+    stream: (data, streamOptions) => streams.stream(data, streamOptions),
+    topics: () => streams.topics(),
+    cluster: { up: (o) => cluster.up(o), down: () => cluster.down(), status: () => cluster.status() },
+    train: createTrainApi({ kafka, cluster, live, resolveTopic: (name) => streams.resolve(name) }),
+    gallery: createGallery(output, () => `petal-${process.pid}-${++displays}`),
+    logs: (task) => cardValue('logs', logs.card(task)),
     npm: createNpmApi({ dir: options.dir, resources: options.resources, write: output.write }),
     comms: {
       registerTarget: (name, handler) => comms.registerTarget(name, handler),

@@ -1,6 +1,10 @@
-// The typed API cells import from "petal". This file holds declarations only and imports nothing: the kernel serves
-// its text as the declaration of the module "petal" to the cells' TypeScript service (completion, type errors), and
-// the implementation (create-api.ts) is checked against it by tsc, so the two cannot drift.
+// The typed API cells import from "petal". This file holds declarations only: the kernel serves its text as the
+// declaration of the module "petal" to the cells' TypeScript service (completion, type errors), and the
+// implementation (create-api.ts) is checked against it by tsc, so the two cannot drift. Its only imports are types of
+// tfjs-node and of the output cards; the kernel rewrites their specifiers to absolute paths when serving it (see
+// declaration.ts), so cells type-check wherever the notebook folder is. Types mirrored from the runtime are checked
+// against the runtime's own in mirror-checks.ts.
+import type { ClusterCard, GalleryCard, LogsCard, TrainCard } from '../outputs/types.ts';
 
 /** Who started the Kafka broker a kernel sees. */
 export type KafkaOwner = 'kernel' | 'petal kafka up' | 'npm start' | 'another process';
@@ -90,8 +94,170 @@ export interface Help {
   readonly text: string;
 }
 
+/** Native TensorFlow (tfjs-node on libtensorflow), as `loadTf()` gives it. */
+export type TfModule = typeof import('@tensorflow/tfjs-node');
+
+/** A tfjs layers model, as cells build them with `tf.sequential()` / `tf.model()`. */
+export type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
+
+/** How a column becomes a tensor (the runtime's FeatureKind). */
+export type FeatureKind = 'numeric' | 'vector' | 'image' | 'label' | 'onehot';
+
+/** One column's mapping (the runtime's Feature). */
+export interface Feature {
+  column: string;
+  kind?: FeatureKind;
+  height?: number;
+  width?: number;
+  channels?: 1 | 3;
+  /** onehot/label over an integer column: the number of classes. */
+  depth?: number;
+}
+
+/** Columns → tensors: xs one feature or several concatenated; ys optional (the runtime's FeatureSpec). */
+export interface FeatureSpec {
+  xs: string | Feature | (string | Feature)[];
+  ys?: string | Feature;
+}
+
+/** What `stream()` accepts: an Arrow Table, a nodejs-polars DataFrame, an Arquero table or records, or chunks of those. */
+export type StreamData = object | Iterable<object> | AsyncIterable<object>;
+
+/** Options of `stream()`. */
+export interface StreamApiOptions {
+  /** The name: with `fresh` (default) the topic gets a time suffix, and `topics()` maps the name to it. */
+  topic: string;
+  /** Partition count of a new topic (default 8). */
+  partitions?: number;
+  /** false writes the topic named exactly `topic` (default true: a new topic per call). */
+  fresh?: boolean;
+  /** Checked against the data now and stored with the topic as the feeds' default. */
+  features?: FeatureSpec;
+  /** Fixed vocabularies of string columns. */
+  vocabularies?: Record<string, string[]>;
+  /** Target size of one Arrow IPC message in bytes (default 2 MiB). */
+  messageBytes?: number;
+}
+
+/** What `stream()` wrote (the runtime's StreamSummary). */
+export interface StreamSummary {
+  topic: string;
+  partitions: number;
+  rows: number;
+  bytes: number;
+  batches: number;
+  partitionRows: number[];
+  schema: { name: string; type: string }[];
+  fingerprint: string;
+  vocabularies: Record<string, string[]>;
+}
+
+/** How the parameter servers apply updates. */
+export type ClusterMode = 'sync' | 'async' | `ssp:${number}`;
+
+/** Options of `cluster.up()`. */
+export interface ClusterUpOptions {
+  /** Parameter servers (default 1). */
+  ps?: number;
+  /** Workers (default 2). */
+  workers?: number;
+  /** default `sync`. */
+  mode?: ClusterMode;
+}
+
+/** The cluster of this kernel (`%cluster up|down|status`); one at a time, stopped when the kernel shuts down. */
+export interface ClusterApi {
+  /** Starts PS and worker processes (all or nothing) and shows the cluster panel; fails when one is already up. */
+  up(options?: ClusterUpOptions): Promise<ClusterCard>;
+  /** Stops every task of the cluster; resolves once their processes are gone. */
+  down(): Promise<ClusterCard | undefined>;
+  /** The cluster panel now (tasks, states, heartbeat ages); throws when no cluster is up. */
+  status(): ClusterCard;
+}
+
+/** Optimizer by tfjs name with tfjs's parameters (the runtime's OptimizerSpec). */
+export interface OptimizerSpec {
+  name: 'sgd' | 'momentum' | 'adam' | 'rmsprop';
+  learningRate?: number;
+  momentum?: number;
+  useNesterov?: boolean;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+  decay?: number;
+  centered?: boolean;
+}
+
+/** A layer-name rule (`*` any run of characters); the last matching rule wins (the runtime's TrainableRule). */
+export interface TrainableRule {
+  pattern: string;
+  trainable: boolean;
+}
+
+/** A named feed of a job (the runtime's JobFeedSpec); `topic` may be a name given to `stream()`. */
+export interface JobFeedSpec {
+  topic: string;
+  features?: FeatureSpec;
+  shuffleBuffer?: number;
+  batchSize?: number;
+}
+
+/** Options of `train()`. */
+export interface TrainOptions {
+  model: LayersModel;
+  /** An OptimizerSpec, or a name with tfjs's default parameters (`"adam"`). */
+  optimizer: OptimizerSpec | OptimizerSpec['name'];
+  loss: string;
+  metrics?: string[];
+  /** A feed is a name given to `stream()` (its last topic), an exact topic name, or a JobFeedSpec. */
+  feeds: { train: string | JobFeedSpec; validation?: string | JobFeedSpec };
+  batchSize: number;
+  epochs: number;
+  /** A tfjs layers model folder (or model.json) whose weights, matched by name, start the run. */
+  initialWeights?: string;
+  trainable?: TrainableRule[];
+  /** Every PS checkpoints every `everySteps` steps into `dir`. */
+  checkpoint?: { dir: string; everySteps: number; keep?: number };
+  seed?: number;
+  /** Where the model, checkpoints and TensorBoard events go (default: a new run folder in the state dir). */
+  outDir?: string;
+}
+
+/** Loss and metrics of one pass. */
+export interface Figures {
+  loss: number;
+  metrics: Record<string, number>;
+}
+
+/** What `train()` returns. */
+export interface TrainSummary {
+  /** model.json of the trained model: `tf.loadLayersModel("file://" + modelPath)`. */
+  modelPath: string;
+  globalStep: number;
+  /** The chief's last epoch, and its validation pass when the job has a validation feed. */
+  final: (Figures & { validation?: Figures }) | undefined;
+  /** The training card as it ended (every epoch point). */
+  card: TrainCard;
+}
+
+/** What `gallery()` shows: a GalleryCard without its version. */
+export type GalleryOptions = Omit<GalleryCard, 'version' | 'live' | 'error'>;
+
 /** Everything `import { … } from "petal"` offers. */
 export interface PetalModule {
+  /** Native TensorFlow (tfjs-node): build models with it, pass them to `train()`. */
+  tf: TfModule;
+  /** Streams `data` into a new Kafka topic as Arrow batches, with a live progress card (`%%stream NAME`). */
+  stream(data: StreamData, options: StreamApiOptions): Promise<StreamSummary>;
+  /** Names given to `stream()` → the topic each last wrote. */
+  topics(): Record<string, string>;
+  cluster: ClusterApi;
+  /** Trains `options.model` on the running cluster, with a live training card (`%train EXPR`). */
+  train(options: TrainOptions): Promise<TrainSummary>;
+  /** Shows images with labels, predictions and probabilities, and optionally a confusion matrix. */
+  gallery(card: GalleryOptions): GalleryCard;
+  /** The last log lines of the cluster's tasks (or of one, `worker:1`) the kernel kept (`%logs [TASK]`). */
+  logs(task?: string): LogsCard;
   kafka: KafkaApi;
   comms: CommsApi;
   npm: NpmApi;

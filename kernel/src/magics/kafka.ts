@@ -1,21 +1,6 @@
 // `%kafka up|down|status`: sugar over `kafka` from "petal".
-import { PetalError } from '@petal/runtime';
+import { intFlag } from './flags.ts';
 import type { LineMagic } from './registry.ts';
-
-function integer(value: string | boolean | undefined, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (typeof value !== 'string' || !Number.isInteger(n) || n < min || n > max) {
-    throw new PetalError(
-      'PETAL_MAGIC_USAGE',
-      `%kafka up --${flag} must be an integer from ${min} to ${max}, not "${String(value)}"`,
-      {
-        fix: `%kafka up --${flag} N`,
-      },
-    );
-  }
-  return n;
-}
 
 export const kafkaMagic: LineMagic = {
   name: 'kafka',
@@ -33,8 +18,8 @@ export const kafkaMagic: LineMagic = {
   },
   async run(call, api) {
     if (call.subcommand === 'up') {
-      const port = integer(call.flags.port, 'port', 0, 65535);
-      const heapMb = integer(call.flags['heap-mb'], 'heap-mb', 128, 1 << 20);
+      const port = intFlag('%kafka up', 'port', call.flags.port, 0, 65535);
+      const heapMb = intFlag('%kafka up', 'heap-mb', call.flags['heap-mb'], 128, 1 << 20);
       return api.kafka.up({ ...(port === undefined ? {} : { port }), ...(heapMb === undefined ? {} : { heapMb }) });
     }
     if (call.subcommand === 'down') return api.kafka.down();

@@ -25,15 +25,36 @@ test('parses subcommands, flags and positionals', () => {
 });
 
 test('an unknown magic, subcommand or flag lists the valid ones', () => {
-  rejects('%nope', 'PETAL_MAGIC_UNKNOWN', /%help, %kafka, %npm/);
+  rejects('%nope', 'PETAL_MAGIC_UNKNOWN', /%cluster, %help, %kafka, %logs, %npm, %train; cell magics: %%stream/);
   rejects('%kafka sideways', 'PETAL_MAGIC_USAGE', /%kafka up, %kafka down, %kafka status/);
   rejects('%kafka up --prt 1', 'PETAL_MAGIC_USAGE', /--port N, --heap-mb N/);
   rejects('%kafka status extra', 'PETAL_MAGIC_USAGE', /unexpected argument "extra"/);
   rejects('%npm install', 'PETAL_MAGIC_USAGE', /PKG\.\.\./);
+  rejects('%cluster up --gpus 2', 'PETAL_MAGIC_USAGE', /--ps N, --workers M, --mode sync\|async\|ssp:K/);
+  rejects('%train opts --lr 1', 'PETAL_MAGIC_USAGE', /--epochs N, --batch-size B/);
+  rejects('%train --epochs 2', 'PETAL_MAGIC_USAGE', /%train EXPR/);
   assert.throws(
-    () => registry.parseCell('%%stream topic'),
-    (err: unknown) => isPetalError(err, 'PETAL_MAGIC_UNKNOWN'),
+    () => registry.parseCell('%%stream topic --parts 2'),
+    (err: unknown) => isPetalError(err, 'PETAL_MAGIC_USAGE') && /--partitions P/.test(err.message),
   );
+  assert.throws(
+    () => registry.parseCell('%%nope topic'),
+    (err: unknown) => isPetalError(err, 'PETAL_MAGIC_UNKNOWN') && /%%stream/.test(err.message),
+  );
+});
+
+test('an expression magic takes the code before its flags as EXPR', () => {
+  const { call } = registry.parseLine('%train { ...opts, seed: 1 } --epochs 3 --batch-size=16');
+  assert.equal(call.expression, '{ ...opts, seed: 1 }');
+  assert.deepEqual(call.flags, { epochs: '3', 'batch-size': '16' });
+  assert.equal(registry.parseLine('%train opts').call.expression, 'opts');
+});
+
+test('a cell magic parses its first line', () => {
+  const { magic, call } = registry.parseCell('%%stream blobs --partitions 4 --fresh false');
+  assert.equal(magic.evaluatesBody, true);
+  assert.deepEqual(call.positionals, ['blobs']);
+  assert.deepEqual(call.flags, { partitions: '4', fresh: 'false' });
 });
 
 test('completes magic names, subcommands and flags', () => {
@@ -44,7 +65,8 @@ test('completes magic names, subcommands and flags', () => {
 
 test('help names every magic and its flags', () => {
   const help = registry.help();
-  for (const text of ['%help', '%kafka up', '--port N', '%npm install PKG...']) assert.ok(help.includes(text), text);
+  for (const text of ['%help', '%kafka up', '--port N', '%npm install PKG...', '%train EXPR', '%%stream NAME'])
+    assert.ok(help.includes(text), text);
   assert.match(registry.help('kafka'), /%kafka down/);
 });
 

@@ -25,6 +25,8 @@ export interface MagicCall {
   subcommand: string | undefined;
   flags: Record<string, string | boolean | undefined>;
   positionals: string[];
+  /** For a magic with `expression`: the TypeScript expression text before the flags. */
+  expression?: string;
 }
 
 /** A line magic. With `subcommands`, the first word picks one (`%kafka up`); else `args` applies directly. */
@@ -33,7 +35,12 @@ export interface LineMagic {
   summary: string;
   subcommands?: Record<string, ArgsSpec>;
   args?: ArgsSpec;
-  run(call: MagicCall, api: PetalModule): unknown;
+  /**
+   * The help name of a leading TypeScript expression (`EXPR`): the text up to the first ` --flag` is evaluated in the
+   * cell's scope and its value passed to run() (`%train opts --epochs 3`).
+   */
+  expression?: string;
+  run(call: MagicCall, api: PetalModule, value?: unknown): unknown;
 }
 
 /** A cell magic: `%%name args` on the first line, the rest of the cell is its body. */
@@ -41,7 +48,9 @@ export interface CellMagic {
   name: string;
   summary: string;
   args: ArgsSpec;
-  run(call: MagicCall, body: string, api: PetalModule): unknown;
+  /** The body is run as ordinary cell code first, and run() gets the value of its last expression. */
+  evaluatesBody?: boolean;
+  run(call: MagicCall, body: string, api: PetalModule, value?: unknown): unknown;
 }
 
 /** `%name rest` at the start of a line (indentation allowed). */
@@ -86,6 +95,22 @@ function parseWith(where: string, spec: ArgsSpec, args: string[]): Pick<MagicCal
   return { flags: { ...parsed.values } as MagicCall['flags'], positionals: parsed.positionals };
 }
 
+/** `%name EXPR [--flags]`: the expression is the text before the first ` --`, the flags are parsed as usual. */
+function parseExpression(line: string, magic: LineMagic): MagicCall {
+  const rest = line.trim().replace(/^%/, '').slice(magic.name.length);
+  const at = rest.search(/\s--[A-Za-z]/);
+  const expression = (at < 0 ? rest : rest.slice(0, at)).trim();
+  const where = `%${magic.name}`;
+  const spec = magic.args ?? { summary: magic.summary };
+  if (expression === '')
+    throw usageError(
+      `${where} needs ${magic.expression}`,
+      `usage: ${where} ${magic.expression} [flags: ${flagList(spec)}]`,
+    );
+  const parsed = parseWith(where, spec, at < 0 ? [] : splitArgs(rest.slice(at)));
+  return { name: magic.name, subcommand: undefined, ...parsed, expression };
+}
+
 /** The magics one kernel knows. */
 export class MagicRegistry {
   readonly #line = new Map<string, LineMagic>();
@@ -123,6 +148,7 @@ export class MagicRegistry {
       const what = name === '' ? 'a magic line needs a name' : `unknown magic %${name}`;
       throw new PetalError('PETAL_MAGIC_UNKNOWN', what, { fix: this.#valid() });
     }
+    if (magic.expression !== undefined) return { magic, call: parseExpression(line, magic) };
     if (!magic.subcommands) {
       return {
         magic,
@@ -173,7 +199,10 @@ export class MagicRegistry {
         ? Object.entries(magic.subcommands)
             .map(([sub, spec]) => show(`%${magic.name} ${sub}`, spec))
             .join('\n')
-        : show(`%${magic.name}`, magic.args ?? { summary: magic.summary });
+        : show(
+            `%${magic.name}${magic.expression ? ` ${magic.expression}` : ''}`,
+            magic.args ?? { summary: magic.summary },
+          );
     if (name !== undefined) {
       const bare = name.replace(/^%+/, '');
       const line = this.#line.get(bare);

@@ -1,0 +1,38 @@
+// How a ClusterCard reads without the labextension: a text table and an HTML table of the tasks.
+import { escapeHtml } from '../display.ts';
+import type { ClusterCard } from './types.ts';
+
+function age(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function headline(card: ClusterCard): string {
+  const ps = card.tasks.filter((t) => t.role === 'ps').length;
+  const ready = card.readyMs === undefined ? '' : `, ready in ${(card.readyMs / 1000).toFixed(1)} s`;
+  return `cluster ${card.state}: ${ps} PS, ${card.tasks.length - ps} workers, mode ${card.mode}${ready}`;
+}
+
+/** text/plain: the headline and one line per task. */
+export function clusterText(card: ClusterCard): string {
+  const tasks = card.tasks.map(
+    (t) =>
+      `  ${t.id.padEnd(10)} ${t.state.padEnd(6)} pid ${String(t.pid).padEnd(8)} ${t.host}${t.port ? `:${t.port}` : ''}  heartbeat ${age(t.heartbeatAgeMs)} ago${t.failure ? `  ${t.failure}` : ''}`,
+  );
+  return [headline(card), ...tasks, ...(card.error ? [`  error: ${card.error.message}`] : [])].join('\n');
+}
+
+/** text/html: a table of the tasks. */
+export function clusterHtml(card: ClusterCard): string {
+  const cell = (text: string): string => `<td style="text-align:left">${escapeHtml(text)}</td>`;
+  const rows = card.tasks
+    .map(
+      (t) =>
+        `<tr>${cell(t.id)}${cell(t.state)}${cell(String(t.pid))}${cell(`${t.host}${t.port ? `:${t.port}` : ''}`)}${cell(t.devices.join(', '))}${cell(`${age(t.heartbeatAgeMs)} ago`)}${cell(t.failure ?? '')}</tr>`,
+    )
+    .join('');
+  const head = ['task', 'state', 'pid', 'address', 'devices', 'heartbeat', 'failure']
+    .map((h) => `<th style="text-align:left">${h}</th>`)
+    .join('');
+  const error = card.error ? `<p style="color:#b00">${escapeHtml(card.error.message)}</p>` : '';
+  return `<table><caption style="text-align:left">${escapeHtml(headline(card))}</caption><tr>${head}</tr>${rows}</table>${error}`;
+}
