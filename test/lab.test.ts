@@ -7,13 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { findFreePort, portFree } from '@petal/runtime';
+import { cleanups, launchChromium, type Defer } from './lab-fixtures.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = process.env.PETAL_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOT = '/tmp/petal-lab.png';
 const DISPLAY_NAME = 'TypeScript (Petal)';
 
@@ -239,25 +238,6 @@ interface Session {
   bootstrap: string;
 }
 
-type Defer = (cleanup: () => unknown) => void;
-
-/**
- * Cleanups that run in reverse order of registration, all of them even if one throws: the processes go before
- * the broker they use, and both before the folder they write to (t.after runs hooks first-registered first).
- */
-function cleanups(t: TestContext): Defer {
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    const errors: unknown[] = [];
-    for (const cleanup of stack.reverse())
-      await Promise.resolve()
-        .then(cleanup)
-        .catch((err: unknown) => errors.push(err));
-    if (errors.length > 0) throw new AggregateError(errors, 'cleanup failed');
-  });
-  return (cleanup) => stack.push(cleanup);
-}
-
 function tempDir(defer: Defer): string {
   const tmp = mkdtempSync(join(tmpdir(), 'petal-lab-'));
   defer(() => rmSync(tmp, { recursive: true, force: true }));
@@ -367,18 +347,7 @@ test('npm start serves JupyterLab with the Petal kernel and Kafka, and Ctrl-C st
   );
 
   await t.test(`shows a "${DISPLAY_NAME}" card in the JupyterLab launcher`, async () => {
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       await page.goto(labUrl);
