@@ -3,12 +3,17 @@
 // shards and each worker its runWorker options, stream metrics, checkpoint every PS at the end and export the model.
 // job.checkpoint makes every PS checkpoint on its own every N steps (with the workers' feed cursors); job.resume
 // has every PS restore one step before serving, and each worker start from its saved cursor.
+//
+// Failover (sync, async and SSP alike): when the cluster replaces a lost worker, the job rolls back as a whole to the
+// newest checkpoint every PS wrote in this job (or to its own start: initial values, or job.resume) — every PS
+// restores values, slots and step, every worker resumes its partitions from that checkpoint's cursors. We chose this
+// over re-reading only the lost worker's rows: in sync mode the survivors' updates after the checkpoint already mixed
+// in the lost worker's gradients, so only a rollback leaves a timeline in which every row counts once per epoch.
 import path from 'node:path';
-import { isPetalError } from '../errors.ts';
 import { stateDir as defaultStateDir } from '../env/locations.ts';
 import { feed } from '../feed/index.ts';
 import { assignPartitions, toOptimizerConfig, validateJobSpec, workerResumes } from '../job/index.ts';
-import type { WorkerResume } from '../job/index.ts';
+import type { JobSpec, WorkerResume } from '../job/index.ts';
 import type { KafkaConnection } from '../kafka/index.ts';
 import type { LogLine } from '../pool/index.ts';
 import { commonSteps, exportModel } from '../ps/index.ts';
@@ -18,7 +23,8 @@ import type { TensorPayload } from '../protocol/index.ts';
 import type { Connection } from '../transport/index.ts';
 import type { EpochMetrics, StepMetrics, TrainResult, WorkerResult } from '../worker/index.ts';
 import { fn, str } from '../options.ts';
-import { CoordinatorError, checkOptions } from './errors.ts';
+import { attemptOutcome, newestCommon, survive } from './attempts.ts';
+import { CoordinatorError, checkOptions, taskError } from './errors.ts';
 import type { TaskInfo } from './registry.ts';
 
 /** Options of cluster.train(). */
@@ -31,9 +37,11 @@ export interface ClusterTrainOptions {
   onLog?: (line: LogLine) => void;
 }
 
-/** What a job produced: trainLocalCluster's result, plus the train partitions each worker read. */
+/** What a job produced: trainLocalCluster's result, plus the train partitions each worker read and its rollbacks. */
 export interface ClusterTrainResult extends TrainResult {
   assignments: number[][];
+  /** One entry per lost worker: the global step the whole job went back to (0 or job.resume's step: its start). */
+  rollbacks: { task: string; toStep: number }[];
 }
 
 /** What runJob needs from the cluster controller. */
@@ -41,15 +49,25 @@ export interface JobContext {
   ps: number;
   workers: number;
   mode: PsMode;
-  generation: number;
+  /** The cluster's generation now (every restart bumps it). */
+  generation: () => number;
   stateDir: string | undefined;
   task: (id: string) => { info: TaskInfo; connection: Connection };
-  /** Rejects when the cluster fails (a task died or fell silent) while the job runs. */
+  /** Rejects when the cluster fails (a PS died, or a worker past the restart budget) while the job runs. */
   failed: Promise<never>;
+  /** Resolves with the task when the cluster decides to replace a lost worker, at once if it did since `generation`. */
+  lost: (generation: number) => Promise<string>;
+  /** Resolves once the cluster is running again (every replacement up); rejects when it failed or stopped. */
+  whenRunning: () => Promise<void>;
+  /** How long a worker's dropped link may take to become the cluster's verdict (a restart or a failure). */
+  verdictMs: number;
   setMetricsSink: (sink: (m: { kind: 'step' | 'epoch'; metrics: unknown }) => void) => void;
   subscribeLogs: (listener: (line: LogLine) => void) => () => void;
   checkpointing: (on: boolean) => void;
 }
+
+/** Where an attempt starts: a checkpoint step under a dir, or (undefined) the initial values. */
+type StartPoint = { dir: string; step: number } | undefined;
 
 const LONG_MS = 2 ** 31 - 1; // a worker's job answers when training ends
 const PREPARE_MS = 10 * 60_000;
@@ -85,109 +103,103 @@ export async function runJob(
     else options.onEpoch?.(m.metrics as EpochMetrics);
   });
   const psIds = Array.from({ length: spec.ps }, (_, i) => `ps:${i}`);
-  let psJobs = false;
-  const endPs = async (): Promise<(PsStats | undefined)[]> => {
-    if (!psJobs) return [];
-    psJobs = false;
-    return Promise.all(
-      psIds.map((id) =>
-        ctx
-          .task(id)
-          .connection.request({ type: MessageType.psEndJob }, { timeoutMs: 10_000 })
-          .then((r) => (r.meta as { stats?: PsStats }).stats)
+  // The steps each PS checkpointed periodically in this job: the only ones a rollback may restore.
+  const written = psIds.map(() => new Set<number>());
+  let ending: Promise<unknown> | undefined = Promise.resolve();
+  const endPs = (): Promise<unknown> =>
+    (ending ??= Promise.all(
+      psIds.map((id, i) =>
+        Promise.resolve()
+          .then(() => ctx.task(id).connection.request({ type: MessageType.psEndJob }, { timeoutMs: 10_000 }))
+          .then((r) => {
+            for (const step of (r.meta as { checkpointed?: number[] }).checkpointed ?? []) written[i]!.add(step);
+          })
           .catch(() => undefined),
       ),
-    );
-  };
+    ));
   try {
-    const prepared = await race(
-      ctx
-        .task('worker:0')
-        .connection.request({ type: MessageType.prepareJob, meta: { spec } }, { timeoutMs: PREPARE_MS }),
-    ).catch((e: unknown) => {
-      throw taskError('worker:0', 'could not build the model', e);
-    });
-    const { plan, names } = prepared.meta as { plan: ShardPlan; names: string[] };
-    // The tensors view the receive buffer: copy them, they travel on to every PS.
-    const values: TensorPayload[] = prepared.tensors.map((t) => ({
-      dtype: 'float32',
-      shape: [...t.shape],
-      data: new Float32Array(t.data as Float32Array),
-    }));
-    prepared.release?.();
-
-    psJobs = true;
+    const { plan, names, values } = await survive(ctx, () => prepare(ctx, spec));
     const optimizer = toOptimizerConfig(spec.compile.optimizer);
     const ids = assignments.map((_, i) => `worker-${i}`);
-    const resume = spec.resume ? { dir: spec.resume.dir, step: await resumeStep(spec.resume, spec.ps) } : undefined;
-    const started = await race(
-      Promise.all(
-        psIds.map((id) =>
-          ctx
-            .task(id)
-            .connection.request({
-              type: MessageType.psJob,
-              meta: {
-                plan,
-                optimizer,
-                mode: spec.mode,
-                workers: ids,
-                names,
-                ...(spec.checkpoint ? { checkpoints: spec.checkpoint } : {}),
-                ...(resume ? { resume } : {}),
-              },
-              tensors: values,
-            })
-            .catch((e: unknown) => {
-              throw taskError(id, 'could not take its shards', e);
-            }),
-        ),
-      ),
-    );
-    const restored = (started[0]?.meta as { restored?: { globalStep: number; feedPositions: unknown } }).restored;
-    const resumes: WorkerResume[] | undefined = restored
-      ? workerResumes(restored.globalStep, restored.feedPositions, ids)
+    const start: StartPoint = spec.resume
+      ? { dir: spec.resume.dir, step: await resumeStep(spec.resume, spec.ps) }
       : undefined;
     const tensorboardDir = spec.tensorboardDir ?? path.join(outDir, 'tensorboard');
-    const endpoints = psIds.map((id) => {
-      const { host, port } = ctx.task(id).info;
-      return { host, port: port! };
-    });
-
-    let first: Error | undefined;
-    const runs = assignments.map((partitions, index) => {
-      const id = `worker:${index}`;
-      return ctx
-        .task(id)
-        .connection.request(
-          {
-            type: MessageType.workerJob,
-            meta: {
-              spec,
-              index,
-              id: ids[index],
-              ps: endpoints,
-              plan,
-              kafka,
-              partitions,
-              generation: ctx.generation,
-              tensorboardDir,
-              ...(resumes ? { resume: resumes[index] } : {}),
-            },
-          },
-          { timeoutMs: LONG_MS },
-        )
-        .then((r) => r.meta as WorkerResult)
-        .catch((e: unknown) => {
-          // One worker down would hold the others at the next barrier: ending the PS jobs releases them.
-          first ??= taskError(id, 'failed', e);
-          void endPs();
-          throw e;
-        });
-    });
-    const settled = await race(Promise.allSettled(runs));
-    if (first) throw first;
-    const workers = settled.map((s) => (s as PromiseFulfilledResult<WorkerResult>).value);
+    const rollbacks: ClusterTrainResult['rollbacks'] = [];
+    let from = start;
+    let workers: WorkerResult[];
+    for (;;) {
+      const generation = ctx.generation();
+      const lost = ctx.lost(generation);
+      ending = undefined;
+      const started = await race(
+        Promise.all(
+          psIds.map((id) =>
+            ctx
+              .task(id)
+              .connection.request({
+                type: MessageType.psJob,
+                meta: {
+                  plan,
+                  optimizer,
+                  mode: spec.mode,
+                  workers: ids,
+                  names,
+                  generation,
+                  ...(spec.checkpoint ? { checkpoints: spec.checkpoint } : {}),
+                  ...(from ? { resume: from } : {}),
+                },
+                tensors: values,
+              })
+              .catch((e: unknown) => {
+                throw taskError(id, 'could not take its shards', e);
+              }),
+          ),
+        ),
+      );
+      const restored = (started[0]?.meta as { restored?: { globalStep: number; feedPositions: unknown } }).restored;
+      const resumes: WorkerResume[] | undefined = restored
+        ? workerResumes(restored.globalStep, restored.feedPositions, ids)
+        : undefined;
+      const endpoints = psIds.map((id) => {
+        const { host, port } = ctx.task(id).info;
+        return { host, port: port! };
+      });
+      const runs = assignments.map((partitions, index) =>
+        Promise.resolve()
+          .then(() =>
+            ctx.task(`worker:${index}`).connection.request(
+              {
+                type: MessageType.workerJob,
+                meta: {
+                  spec,
+                  index,
+                  id: ids[index],
+                  ps: endpoints,
+                  plan,
+                  kafka,
+                  partitions,
+                  generation,
+                  tensorboardDir,
+                  ...(resumes ? { resume: resumes[index] } : {}),
+                },
+              },
+              { timeoutMs: LONG_MS },
+            ),
+          )
+          .then((r) => r.meta as WorkerResult),
+      );
+      const outcome = await race(attemptOutcome(ctx, runs, lost, endPs));
+      if (outcome.kind === 'done') {
+        workers = outcome.workers;
+        break;
+      }
+      await endPs();
+      await race(ctx.whenRunning());
+      const newest = spec.checkpoint ? newestCommon(written) : undefined;
+      from = newest === undefined ? start : { dir: spec.checkpoint!.dir, step: newest };
+      rollbacks.push({ task: outcome.task, toStep: from?.step ?? 0 });
+    }
 
     ctx.checkpointing(true);
     const checkpointDir = spec.checkpoint?.dir ?? path.join(outDir, 'checkpoints');
@@ -210,6 +222,7 @@ export async function runJob(
       outDir: path.join(outDir, 'model'),
       modelTopology: spec.model.topology,
       order: names,
+      step: saved[0]!.globalStep, // not the newest step in the dir: an earlier job's may be newer
     });
     return {
       modelPath,
@@ -219,12 +232,35 @@ export async function runJob(
       final: workers[0]?.epochs.at(-1),
       psStats: saved.map((s) => s.stats),
       assignments,
+      rollbacks,
     };
   } finally {
     await endPs();
     ctx.setMetricsSink(() => {});
     unsubscribe?.();
   }
+}
+
+/** The chief builds the model: the shard plan, the variable order and the initial values. */
+async function prepare(
+  ctx: JobContext,
+  spec: JobSpec,
+): Promise<{ plan: ShardPlan; names: string[]; values: TensorPayload[] }> {
+  const prepared = await ctx
+    .task('worker:0')
+    .connection.request({ type: MessageType.prepareJob, meta: { spec } }, { timeoutMs: PREPARE_MS })
+    .catch((e: unknown) => {
+      throw taskError('worker:0', 'could not build the model', e);
+    });
+  const { plan, names } = prepared.meta as { plan: ShardPlan; names: string[] };
+  // The tensors view the receive buffer: copy them, they travel on to every PS (again on every rollback).
+  const values: TensorPayload[] = prepared.tensors.map((t) => ({
+    dtype: 'float32',
+    shape: [...t.shape],
+    data: new Float32Array(t.data as Float32Array),
+  }));
+  prepared.release?.();
+  return { plan, names, values };
 }
 
 /** job.resume.step, or the newest step every PS checkpointed. Throws PETAL_TRAIN_RESUME when there is none. */
@@ -251,13 +287,4 @@ async function trainPartitions(kafka: KafkaConnection, topic: string): Promise<n
   } finally {
     await f.close();
   }
-}
-
-function taskError(task: string, what: string, cause: unknown): CoordinatorError {
-  const message = cause instanceof Error ? cause.message : String(cause);
-  return new CoordinatorError('PETAL_TRAIN_FAILED', `${task} ${what}: ${message}`, {
-    cause,
-    fix: isPetalError(cause) && cause.fix ? cause.fix : `read ${task}'s log lines for the cause`,
-    detail: { task, code: isPetalError(cause) ? cause.code : undefined },
-  });
 }

@@ -2,6 +2,8 @@
 // address, the cluster token and the generation arrive in the environment (never argv, which `ps` shows anyone):
 // `PETAL_COORDINATOR` (host:port), `PETAL_CLUSTER_TOKEN`, `PETAL_GENERATION`. The link registers, heartbeats, and
 // exits the task when the coordinator says `shutdown` or its connection drops (an owner gone, however it died).
+// The coordinator bumps the generation when it replaces a failed task: the link follows it (a newer stamp from the
+// coordinator is adopted, and stamped on what the task sends from then on) and refuses older ones.
 import { hostname } from 'node:os';
 import { PetalError } from '../errors.ts';
 import { MessageType } from '../protocol/index.ts';
@@ -20,11 +22,25 @@ export interface TaskRegistration {
   devices: string[];
 }
 
+/** What a heartbeat may tell the coordinator besides "alive". */
+export interface HeartbeatNews {
+  /**
+   * This task may not heartbeat for up to this long (a long synchronous step such as loading TensorFlow blocks its
+   * event loop): not to be failed as silent meanwhile. 0 ends such a warning.
+   */
+  quietMs?: number;
+  /** The devices it found once it looked (registration says `cpu` before TensorFlow is loaded). */
+  devices?: string[];
+}
+
 /** A joined task's link to its coordinator. */
 export interface ClusterLink {
   readonly connection: Connection;
+  /** The newest generation heard from the coordinator (starts at `PETAL_GENERATION`). */
   readonly generation: number;
   readonly token: string;
+  /** Sends a heartbeat now, carrying news (see HeartbeatNews); resolves once the coordinator heard it. */
+  heartbeat(news: HeartbeatNews): Promise<void>;
   /** Stops heartbeats and closes the connection; idempotent. */
   close(): Promise<void>;
 }
@@ -68,10 +84,17 @@ export async function joinCluster(options: {
 }): Promise<ClusterLink> {
   const cfg = clusterEnv(options.env);
   let closing = false;
+  let generation = cfg.generation;
+  const follow = (newer: number, connection: Connection): void => {
+    if (newer <= generation) return;
+    generation = newer;
+    connection.generation = newer;
+  };
   const handler: Handler = (msg, connection) => {
-    if (msg.generation !== cfg.generation) {
-      throw new PetalError('PETAL_TASK_STALE', `generation ${msg.generation} is not this task's ${cfg.generation}`);
+    if (msg.generation < generation) {
+      throw new PetalError('PETAL_TASK_STALE', `generation ${msg.generation} is older than this task's ${generation}`);
     }
+    follow(msg.generation, connection);
     if (msg.type === MessageType.shutdown) {
       closing = true;
       options.onLeave('the coordinator asked this task to stop');
@@ -101,17 +124,27 @@ export async function joinCluster(options: {
   };
   const answer = await connection.request({ type: MessageType.register, meta: registration });
   const { heartbeatMs } = answer.meta as { heartbeatMs: number };
+  follow(answer.generation, connection);
   const timer = setInterval(() => {
-    connection.request({ type: MessageType.heartbeat }, { timeoutMs: heartbeatMs * 4 }).catch(() => {
-      // a lost connection is seen through `closed`; a slow answer is the coordinator's to judge
-    });
+    connection
+      .request({ type: MessageType.heartbeat }, { timeoutMs: heartbeatMs * 4 })
+      .then((r) => follow(r.generation, connection))
+      .catch(() => {
+        // a lost connection is seen through `closed`; a slow answer is the coordinator's to judge
+      });
   }, heartbeatMs);
   timer.unref();
   let closed: Promise<void> | undefined;
   return {
     connection,
-    generation: cfg.generation,
+    get generation() {
+      return generation;
+    },
     token: cfg.token,
+    async heartbeat(news) {
+      const r = await connection.request({ type: MessageType.heartbeat, meta: news });
+      follow(r.generation, connection);
+    },
     close() {
       closed ??= (async () => {
         closing = true;

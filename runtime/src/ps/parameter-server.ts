@@ -134,6 +134,8 @@ export interface PsService extends Omit<ParameterServer, 'host' | 'port' | 'clos
   close(): void;
   /** Resolves once every periodic checkpoint begun so far is written (or failed: the next checkpoint() throws). */
   written(): Promise<void>;
+  /** Global steps of the periodic checkpoints written so far, in order (what a job rolling back may restore). */
+  readonly checkpointed: readonly number[];
 }
 
 /** Starts a PS listening on the transport. Throws PETAL_PS_OPTIONS, PETAL_PS_SHAPE or transport errors. */
@@ -216,6 +218,7 @@ export function createPsService(options: ParameterServerOptions): PsService {
   });
   let writing: Promise<unknown> = Promise.resolve();
   let writeFailure: Error | undefined;
+  const checkpointed: number[] = [];
   const saveInBackground = (periodic: PeriodicCheckpoints): void => {
     const data = {
       ...store.snapshot(),
@@ -225,6 +228,7 @@ export function createPsService(options: ParameterServerOptions): PsService {
     };
     writing = writing
       .then(() => saveCheckpoint(periodic.dir, data, { keep: periodic.keep }))
+      .then(() => void checkpointed.push(data.globalStep))
       .catch((e: unknown) => {
         writeFailure ??= e as Error;
       });
@@ -485,6 +489,7 @@ export function createPsService(options: ParameterServerOptions): PsService {
     async written() {
       await writing;
     },
+    checkpointed,
     close() {
       if (closed) return;
       closed = true;

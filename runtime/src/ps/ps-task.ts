@@ -1,6 +1,7 @@
 // The parameter-server task: the entry a pool runs for `ps:N`. It listens at once (so its port is known at
 // registration), joins the coordinator, reports ready, and then serves one job at a time: `psJob` installs a
-// service for the job's shards, `psCheckpoint` saves them, `psEndJob` drops them. It never loads TensorFlow.
+// service for the job's shards, `psCheckpoint` saves them, `psEndJob` drops them (answering the steps it checkpointed,
+// which a rollback may restore). It never loads TensorFlow.
 import { joinCluster, reportReady, watchOwner } from '../pool/index.ts';
 import { MessageType } from '../protocol/index.ts';
 import { listen } from '../transport/index.ts';
@@ -20,8 +21,10 @@ export interface PsJobMeta {
   names: string[];
   /** Periodic checkpoints (job.checkpoint). */
   checkpoints?: PeriodicCheckpoints;
-  /** Restore this PS from the checkpoint of `step` under `dir` before serving (job.resume). */
+  /** Restore this PS from the checkpoint of `step` under `dir` before serving (job.resume, or a rollback). */
   resume?: { dir: string; step: number };
+  /** The cluster's generation for this job: pushes stamped older (a rolled-back attempt's) are dropped. */
+  generation?: number;
 }
 
 const index = Number(process.env['PETAL_TASK_INDEX'] ?? '0');
@@ -49,7 +52,7 @@ async function startJob(msg: IncomingMessage, token: string, generation: number)
     mode: meta.mode,
     workers: meta.workers,
     values, // copied by the store: the tensors view the receive buffer
-    generation,
+    generation: meta.generation ?? generation,
     ...(meta.checkpoints ? { checkpoints: meta.checkpoints } : {}),
   });
   if (!meta.resume) return { type: MessageType.psJob, meta: { ok: true } };
@@ -78,7 +81,7 @@ async function endJob(): Promise<OutgoingMessage> {
   service = undefined;
   ending?.close();
   await ending?.written();
-  return { type: MessageType.psEndJob, meta: { stats: ending?.stats } };
+  return { type: MessageType.psEndJob, meta: { stats: ending?.stats, checkpointed: ending?.checkpointed ?? [] } };
 }
 
 const env = process.env;

@@ -86,6 +86,7 @@ async function replayIds(
     partitions,
     features: { xs: ['id'] },
     shuffleBuffer: 0,
+    seed: 5, // the job's: a cursor carries the feed's random state
     epochs: 1,
     ...(from ? { resume: from.position } : {}),
   });
