@@ -303,12 +303,13 @@ export function createPsService(options: ParameterServerOptions): PsService {
     if (mode === 'sync') await waitUntil(() => store.globalStep >= step);
     else if (staleness !== undefined) await waitUntil(() => !live.has(worker) || step - minClock() <= staleness);
     const waitedMs = performance.now() - began;
-    const data = store.pullCopy();
-    const tensors: TensorPayload[] = data.map((d) => ({ dtype: 'float32', shape: [d.length], data: d }));
+    const copy = store.pullCopy();
+    const tensors: TensorPayload[] = copy.data.map((d) => ({ dtype: 'float32', shape: [d.length], data: d }));
     return {
       type: MessageType.pullParams,
       meta: { globalStep: store.globalStep, shards: store.trainable.map((s) => s.slice.id), waitedMs },
       tensors,
+      sent: copy.done, // the copy may be reused once the socket has its bytes
     };
   };
 

@@ -1,8 +1,11 @@
 // The shards one parameter server holds: values, optimizer slots, the global step, and the gradient sums of the
 // step being gathered. Everything here is synchronous, so an update is atomic with respect to every request.
+// Trainable values, slots and sums live in one KernelMemory, where the SIMD kernels update them in place: a push's
+// gradients are copied (first push of a step) or added into the sums there, and the optimizer reads them from there.
 import { PsError } from './errors.ts';
 import type { ShardOptimizer } from './optimizers.ts';
 import { slicesOf } from './shard-plan.ts';
+import { KernelMemory, simdKernels } from './simd-kernels.ts';
 import type { ShardPlan, ShardSlice } from './shard-plan.ts';
 
 /** A trainable shard: its slice, its values, its optimizer slots (in the optimizer's slotNames order). */
@@ -35,7 +38,9 @@ export class ShardStore {
   globalStep = 0;
   readonly #sums: Float32Array[];
   #summed = 0;
-  #pullCopy: { step: number; data: Float32Array[] } | undefined;
+  #pullCopy: PullCopy | undefined;
+  /** Copies no pull holds any more, reused for the next step's (at most two kept). */
+  readonly #freeCopies: Float32Array[][] = [];
 
   /**
    * `values` holds each of this PS's slices by slice id, or whole variables by name (sliced here); values are
@@ -55,16 +60,19 @@ export class ShardStore {
           fix: 'pass the initial values of every variable (or slice) this PS holds, with the plan’s shapes',
         });
       }
-      return data.slice();
+      return data;
     };
-    this.trainable = mine
-      .filter((s) => s.trainable)
-      .map((slice) => {
-        const n = slice.end - slice.begin;
-        return { slice, params: valueOf(slice), slots: optimizer.slotNames.map(() => new Float32Array(n)) };
-      });
-    this.frozen = mine.filter((s) => !s.trainable).map((slice) => ({ slice, params: valueOf(slice) }));
-    this.#sums = this.trainable.map((s) => new Float32Array(s.params.length));
+    const trainable = mine.filter((s) => s.trainable);
+    const perShard = 2 + optimizer.slotNames.length; // values, slots, sums
+    const memory = new KernelMemory(trainable.flatMap((s) => Array<number>(perShard).fill(s.end - s.begin)));
+    const alloc = (s: ShardSlice): Float32Array => memory.alloc(s.end - s.begin);
+    this.trainable = trainable.map((slice) => {
+      const params = alloc(slice);
+      params.set(valueOf(slice));
+      return { slice, params, slots: optimizer.slotNames.map(() => alloc(slice)) };
+    });
+    this.frozen = mine.filter((s) => !s.trainable).map((slice) => ({ slice, params: valueOf(slice).slice() }));
+    this.#sums = trainable.map(alloc);
   }
 
   /** Checks that `grads` has one array per trainable shard, of the shard's length. Throws PETAL_PS_SHAPE. */
@@ -91,19 +99,19 @@ export class ShardStore {
     });
   }
 
-  /** Applies one update from these gradients (one per trainable shard) and advances the global step. */
+  /**
+   * Applies one update from these gradients (one per trainable shard) and advances the global step. Async and SSP
+   * updates: it stages them in the sums, so it must not interleave with a sync step being gathered.
+   */
   apply(grads: readonly Float32Array[]): void {
-    this.trainable.forEach((s, i) => this.optimizer.apply(s.params, grads[i]!, s.slots));
-    this.optimizer.finishStep();
-    this.globalStep++;
+    this.accumulate(grads);
+    this.applyAverage();
   }
 
-  /** Adds gradients to the sums of the step being gathered. */
+  /** Adds gradients to the sums of the step being gathered (the first push is copied: no zeroing pass). */
   accumulate(grads: readonly Float32Array[]): void {
-    this.#sums.forEach((sum, i) => {
-      const g = grads[i]!;
-      for (let j = 0; j < sum.length; j++) sum[j]! += g[j]!;
-    });
+    const kernels = simdKernels();
+    this.#sums.forEach((sum, i) => (this.#summed === 0 ? sum.set(grads[i]!) : kernels.add(sum, grads[i]!)));
     this.#summed++;
   }
 
@@ -116,27 +124,52 @@ export class ShardStore {
   applyAverage(): void {
     if (this.#summed === 0) return;
     const n = this.#summed;
-    for (const sum of this.#sums) for (let j = 0; j < sum.length; j++) sum[j]! /= n;
-    this.apply(this.#sums);
-    for (const sum of this.#sums) sum.fill(0);
+    if (n > 1) for (const sum of this.#sums) simdKernels().divide(sum, n);
+    this.trainable.forEach((s, i) => this.optimizer.apply(s.params, this.#sums[i]!, s.slots));
+    this.optimizer.finishStep();
+    this.globalStep++;
     this.#summed = 0;
   }
 
   /** Drops the gathered gradients (restore, generation change). */
   clearGathered(): void {
-    for (const sum of this.#sums) sum.fill(0);
     this.#summed = 0;
   }
 
   /**
    * The trainable values as sent to workers: a copy made once per global step and shared by every pull of that
-   * step, so a later update never changes bytes still queued on a socket.
+   * step. Each pull calls `done()` once its reply is sent; until every holder has, a later update never touches
+   * that copy (it takes another), so no bytes still queued on a socket change. Copies nobody holds are reused.
    */
-  pullCopy(): Float32Array[] {
-    if (this.#pullCopy?.step !== this.globalStep) {
-      this.#pullCopy = { step: this.globalStep, data: this.trainable.map((s) => s.params.slice()) };
+  pullCopy(): { data: Float32Array[]; done: () => void } {
+    let copy = this.#pullCopy;
+    if (copy?.step !== this.globalStep) {
+      if (copy) this.#retire(copy);
+      const data = this.#freeCopies.pop() ?? this.trainable.map((s) => new Float32Array(s.params.length));
+      this.trainable.forEach((s, i) => data[i]!.set(s.params));
+      copy = this.#pullCopy = { step: this.globalStep, data, holders: 0, retired: false };
     }
-    return this.#pullCopy.data;
+    const held = copy;
+    held.holders++;
+    let done = false;
+    return {
+      data: held.data,
+      done: () => {
+        if (done) return;
+        done = true;
+        held.holders--;
+        if (held.retired && held.holders === 0) this.#free(held);
+      },
+    };
+  }
+
+  #retire(copy: PullCopy): void {
+    copy.retired = true;
+    if (copy.holders === 0) this.#free(copy);
+  }
+
+  #free(copy: PullCopy): void {
+    if (this.#freeCopies.length < 2) this.#freeCopies.push(copy.data);
   }
 
   /** A deep copy of everything a checkpoint holds. */
@@ -179,6 +212,16 @@ export class ShardStore {
     this.optimizer.restoreState(snapshot.optimizerState);
     this.globalStep = snapshot.globalStep;
     this.clearGathered();
+    if (this.#pullCopy) this.#retire(this.#pullCopy);
     this.#pullCopy = undefined;
   }
+}
+
+interface PullCopy {
+  step: number;
+  data: Float32Array[];
+  /** Pulls whose reply is not sent yet. */
+  holders: number;
+  /** Replaced by a newer step's copy: free once no pull holds it. */
+  retired: boolean;
 }

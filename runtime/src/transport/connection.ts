@@ -17,6 +17,11 @@ export interface OutgoingMessage {
   meta?: unknown;
   tensors?: TensorPayload[];
   generation?: number;
+  /**
+   * A handler's reply only: called once the response's bytes are with the kernel, or once it is clear they never
+   * will be (connection gone, write failed), after which the reply's tensor data may be reused.
+   */
+  sent?: () => void;
 }
 
 /**
@@ -241,8 +246,12 @@ export class Connection {
       if (!handler)
         throw new TransportError('PETAL_TRANSPORT_NO_HANDLER', 'this endpoint takes no requests or messages');
       const reply = await handler(frame, this);
-      if (frame.kind === FrameKind.request && !this.#destroyed) {
-        await this.#write(this.#frame(FrameKind.response, frame.requestId, reply ?? { type: frame.type }));
+      try {
+        if (frame.kind === FrameKind.request && !this.#destroyed) {
+          await this.#write(this.#frame(FrameKind.response, frame.requestId, reply ?? { type: frame.type }));
+        }
+      } finally {
+        reply?.sent?.();
       }
     } catch (err) {
       if (frame.kind === FrameKind.request && !this.#destroyed) {

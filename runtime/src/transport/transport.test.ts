@@ -156,3 +156,36 @@ test('connecting where nothing listens is a retryable PETAL_TRANSPORT_CONNECT', 
     (err: unknown) => isPetalError(err, 'PETAL_TRANSPORT_CONNECT') && err.retryable,
   );
 });
+
+test("a reply's sent() runs once its bytes are written, and when its connection is gone before that", async () => {
+  const events: string[] = [];
+  const big = new Float32Array(GRADIENT_FLOATS).fill(0.25);
+  let hold = (): void => {};
+  const held = new Promise<void>((resolve) => (hold = resolve));
+  const s = await listen({
+    token,
+    handler: async (msg) => {
+      if (msg.type === SLOW) await held;
+      const kind = msg.type === SLOW ? 'late' : 'reply';
+      return {
+        type: msg.type,
+        tensors: [{ dtype: 'float32', shape: [big.length], data: big }],
+        sent: () => events.push(kind),
+      };
+    },
+  });
+  const c = await connect({ port: s.port, token });
+  const reply = await c.request({ type: ECHO });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(events, ['reply'], 'sent() ran once, the response having been written');
+  assert.equal((reply.tensors[0]!.data as Float32Array)[GRADIENT_FLOATS - 1], 0.25);
+  reply.release();
+
+  const lost = c.request({ type: SLOW });
+  await new Promise((r) => setTimeout(r, 50));
+  c.destroy();
+  await assert.rejects(lost, (err: unknown) => isPetalError(err, 'PETAL_TRANSPORT_CLOSED'));
+  hold();
+  await s.close();
+  assert.deepEqual(events, ['reply', 'late'], 'a reply that cannot be sent still releases its data');
+});

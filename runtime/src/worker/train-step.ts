@@ -69,6 +69,10 @@ export async function createTrainStep(options: TrainStepOptions): Promise<TrainS
   const trainable = weights.filter((w) => w.trainable);
   const trainableVars = trainable.map((w) => w.read() as ReturnType<Tf['variable']>);
   const lossFn = lossFunction(tf, options.loss);
+  // tfjs-node copies a tensor's values into TensorFlow lazily, at its first use. Pulled weights may view receive
+  // buffers that are valid only until the next pull, so setWeights copies them in at once: the one copy they take.
+  const backend = tf.backend() as unknown as { getInputTensorIds(tensors: Tensor[]): number[] };
+  const upload = (t: Tensor): void => void backend.getInputTensorIds([t]);
   const metricFns = (options.metrics ?? []).map((m) => [m, metricFunction(tf, m, options.loss)] as const);
 
   const step: TrainStep = {
@@ -80,7 +84,10 @@ export async function createTrainStep(options: TrainStepOptions): Promise<TrainS
       tf.tidy(() => {
         for (const w of weights) {
           const data = values.get(w.originalName);
-          if (data) w.write(tf.tensor(data, w.shape as number[], 'float32'));
+          if (!data) continue;
+          const t = tf.tensor(data, w.shape as number[], 'float32'); // no copy yet: it holds `data` itself
+          upload(t);
+          w.write(t);
         }
       });
     },
