@@ -13,3 +13,6 @@ export * from './job/index.ts';
 export * from './worker/index.ts';
 export * from './coordinator/index.ts';
 export * from './datasets/index.ts';
+export * from './models/index.ts';
+export { createAugmenter } from './feed/augment.ts';
+export type { AugmentOptions, Augmenter } from './feed/augment.ts';

@@ -4,9 +4,11 @@
 // Petal's data plane against its references, on a broker of its own (temp dir, stopped at the end), on two data
 // sets: (a) the flowers photos as a binary JPEG column (+ an int32 label), (b) a numeric table of N rows × C float32
 // columns + a float32 target. For each:
-//   raw      the same topic's bytes read with the same client library's Fetch (client.ts fetchPartition), one
-//            fetch in flight, round-robin over the partitions like feed(), and nothing done with them: the ceiling;
-//   petal    feed() all the way to tensors (default options: shuffle pool 10 × batch, prefetch 2);
+//   raw      the same topic's bytes read with the same client library's Fetch (client.ts fetchPartition), every
+//            partition at once on a client of its own (as feed() reads them), each fetching its next bytes as soon
+//            as the last arrived, and nothing done with them: the ceiling of reading, with no decoding at all;
+//   petal    feed() all the way to tensors (default options: shuffle pool 10 × batch, prefetch 2): Arrow decode,
+//            shuffle pool, one tensor per output per batch;
 //   per-row  one JSON message per row on another topic (the TensorFlowOnSpark style): fetch, JSON.parse, a tensor
 //            per row, stacked per batch (images: base64 in the JSON, decoded per row);
 //   stream   the producer: stream() from an in-memory table to an acknowledged topic.
@@ -145,13 +147,30 @@ async function* fetchAll(connection: KafkaConnection, groupId: string, topic: st
   }
 }
 
-/** The ceiling: every record of every partition fetched and dropped. */
+/** The ceiling: every record of every partition fetched (all partitions at once, a client each) and dropped. */
 async function rawRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
-  let bytes = 0;
-  for await (const records of fetchAll(connection, 'bench-raw', topic, partitions)) {
-    for (const r of records) bytes += r.value?.byteLength ?? 0;
-  }
-  return bytes;
+  const read = async (partition: number): Promise<number> => {
+    const consumer = createConsumer(connection, { groupId: 'bench-raw', maxBytes: 2 * MAX_MESSAGE_BYTES });
+    let bytes = 0;
+    try {
+      for (let offset = 0n; ;) {
+        const { records, highWatermark } = await fetchPartition(consumer, {
+          topic,
+          partition,
+          offset,
+          maxBytes: MAX_MESSAGE_BYTES,
+          maxWaitTime: 500,
+        });
+        for (const r of records) bytes += r.value?.byteLength ?? 0;
+        if (records.length > 0) offset = records.at(-1)!.offset + 1n;
+        if (offset >= highWatermark) return bytes;
+      }
+    } finally {
+      await consumer.close(true);
+    }
+  };
+  const bytes = await Promise.all(Array.from({ length: partitions }, (_, p) => read(p)));
+  return bytes.reduce((a, b) => a + b, 0);
 }
 
 /** Petal: feed() to tensors; the batches are dropped (the next pull disposes them). */

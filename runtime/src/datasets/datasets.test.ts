@@ -71,6 +71,8 @@ test('the stratified split keeps each class share, is disjoint and complete, and
   for (const [label, size] of Object.entries(CLASS_SIZES)) {
     assert.equal(a.validation.filter((e) => e.label === label).length, Math.round(size * 0.2), label);
   }
+  const firstLabels = new Set(a.train.slice(0, 50).map(key));
+  assert.equal(firstLabels.size, 5, 'the classes come mixed, not one after another');
   assert.throws(() => stratifiedSplit(all, { key, validation: 1 }), /validation must be a share in \(0, 1\)/);
 });
 

@@ -24,7 +24,7 @@ function random(seed: number): () => number {
   };
 }
 
-/** Splits `items` per class: round(share × class size) of each class (at least one) goes to validation. */
+/** Splits `items` per class (round(share × class size), at least one, to validation); both parts in shuffled order. */
 export function stratifiedSplit<T>(items: readonly T[], options: SplitOptions<T>): { train: T[]; validation: T[] } {
   const share = options.validation ?? 0.2;
   if (!(share > 0 && share < 1)) {
@@ -43,14 +43,20 @@ export function stratifiedSplit<T>(items: readonly T[], options: SplitOptions<T>
   const train: T[] = [];
   const validation: T[] = [];
   for (const k of [...byClass.keys()].sort()) {
-    const list = byClass.get(k)!.slice();
-    for (let i = list.length - 1; i > 0; i--) {
-      const j = Math.floor(next() * (i + 1));
-      [list[i], list[j]] = [list[j]!, list[i]!];
-    }
+    const list = shuffled(byClass.get(k)!.slice(), next);
     const held = list.length < 2 ? 0 : Math.max(1, Math.round(list.length * share));
     validation.push(...list.slice(0, held));
     train.push(...list.slice(held));
   }
-  return { train, validation };
+  return { train: shuffled(train, next), validation: shuffled(validation, next) };
+}
+
+/** Fisher–Yates in place. Both parts come out with the classes mixed: fed in class order, a bounded shuffle pool
+ * would make every batch one class (and training diverge). */
+function shuffled<T>(list: T[], next: () => number): T[] {
+  for (let i = list.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [list[i], list[j]] = [list[j]!, list[i]!];
+  }
+  return list;
 }

@@ -15,6 +15,8 @@ export interface Place {
 /** Numbers of a column as a typed array (a view when the type is already float32, float64 or int32). */
 export type Numbers = Float32Array | Float64Array | Int32Array;
 
+// Arrow JS slices a Data's buffers with it (values, offsets, views): indices into them start at 0, never at
+// `data.offset`.
 function numbers(data: Data, start: number, length: number): Numbers {
   const view: unknown = (data.values as Float32Array).subarray(start, start + length);
   if (view instanceof Float32Array || view instanceof Float64Array || view instanceof Int32Array) return view;
@@ -49,34 +51,34 @@ export function columnData(table: Table, feature: ResolvedFeature, place: Place)
 
 /** A scalar column's values, one per row. */
 export function scalarValues(data: Data): Numbers {
-  return numbers(data, data.offset, data.length);
+  return numbers(data, 0, data.length);
 }
 
-/** A vector column's values, `feature.size` per row, row-major; ragged lists are an error naming the row. */
+/**
+ * A vector column's values, `feature.size` per row, row-major: FixedSizeList, List or LargeList of numbers. A list
+ * of another length is an error naming the row.
+ */
 export function vectorValues(data: Data, feature: ResolvedFeature, place: Place): Numbers {
   const child = data.children[0]!;
-  let start = child.offset + data.offset * feature.size;
-  if (data.valueOffsets) {
-    const offsets = data.valueOffsets as Int32Array;
-    for (let i = 0; i < data.length; i++) {
-      const size = offsets[data.offset + i + 1]! - offsets[data.offset + i]!;
-      if (size !== feature.size) {
-        throw feedError(
-          FeedCodes.ragged,
-          `a list of ${size} elements, not ${feature.size}`,
-          { ...place, column: feature.column, row: i },
-          { fix: 'vector columns need one length per row' },
-        );
-      }
+  if (!data.valueOffsets) return numbers(child, 0, data.length * feature.size);
+  // Int32Array for List, BigInt64Array for LargeList.
+  const offsets = data.valueOffsets as unknown as ArrayLike<number | bigint>;
+  for (let i = 0; i < data.length; i++) {
+    const size = Number(offsets[i + 1]!) - Number(offsets[i]!);
+    if (size !== feature.size) {
+      throw feedError(
+        FeedCodes.ragged,
+        `a list of ${size} elements, not ${feature.size}`,
+        { ...place, column: feature.column, row: i },
+        { fix: 'vector columns need one length per row' },
+      );
     }
-    start = child.offset + offsets[data.offset]!;
   }
-  return numbers(child, start, data.length * feature.size);
+  return numbers(child, Number(offsets[0]!), data.length * feature.size);
 }
 
 /** The file bytes of row `i` of a Binary, LargeBinary or BinaryView column (a view, no copy). */
-export function binaryValue(data: Data, i: number): Uint8Array {
-  const row = data.offset + i;
+export function binaryValue(data: Data, row: number): Uint8Array {
   if (data.type.typeId === Type.BinaryView) {
     // 16-byte views: length, then up to 12 inline bytes, or a 4-byte prefix, buffer index and offset.
     const views = data.values as Uint8Array;

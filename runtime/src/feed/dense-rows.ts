@@ -1,6 +1,8 @@
-// Rows of numeric features held in one typed array, row-major, `width` values per row: the shuffle pool of xs (or
-// ys) for everything but images. Messages are copied in column by column; batches are copied out row by row in the
-// shuffled order. Only typed-array loops run per row — no objects, no tensors — so a million rows cost milliseconds.
+// Rows of numeric features for the shuffle pool of xs (or ys) — everything but images — in one Float32Array,
+// row-major, `width` values per row: a message's columns are copied in column by column (a typed-array `set` when a
+// row is one value), and a batch is gathered out row by row in the shuffled order of row indexes, each row one
+// contiguous read (row-major beats a store per column here: a column store costs a random read per value, not
+// per row). Batches are fresh views carved from a shared slab, so no allocation per batch.
 import type { Table } from 'apache-arrow';
 import { columnData, scalarValues, vectorValues } from './arrow-columns.ts';
 import type { Numbers, Place } from './arrow-columns.ts';
@@ -41,101 +43,132 @@ export function denseLayout(features: ResolvedFeature[]): DenseLayout {
   };
 }
 
-type Store = Float32Array | Int32Array;
+/** A batch's values: float32, or int32 for a lone label. */
+export type Store = Float32Array | Int32Array;
 
-/** A growable, reusable store of rows; `take` copies rows out, `keep` compacts the rows not taken. */
+/** Values per slab that batches are carved from (4 MiB): one allocation per many batches. */
+const SLAB_VALUES = 1 << 20;
+
+/** A growable store of rows; `take` gathers rows into a batch, `keepTail` drops the delivered ones. */
 export class DenseRows {
   readonly layout: DenseLayout;
   rows = 0;
-  private data: Store;
-  // The other half of a double buffer: `keep` gathers into it and swaps, so no allocation per emit.
-  private spare: Store;
+  // Labels too are kept as float32 (class indices are exact there): one array type keeps every loop monomorphic.
+  private data: Float32Array;
+  private slab: Store;
+  private slabUsed = 0;
 
   constructor(layout: DenseLayout, capacity: number) {
     this.layout = layout;
-    this.data = this.alloc(capacity);
-    this.spare = this.alloc(0);
+    this.data = new Float32Array(Math.max(1, capacity) * layout.width);
+    this.slab = this.allocSlab(0);
   }
 
   get bytes(): number {
     return this.rows * this.layout.width * 4;
   }
 
-  /** Appends the rows of `table` (all, or only `keep`'s row indices). */
-  append(table: Table, place: Place, keep?: Int32Array): void {
+  /** Appends rows `from` to `to` of `table`, or only `keep`'s row indices when given. */
+  append(table: Table, place: Place, from: number, to: number, keep?: Int32Array): void {
     const { width, features, offsets } = this.layout;
-    const n = keep ? keep.length : table.numRows;
+    const n = keep ? keep.length : to - from;
     this.reserve(this.rows + n);
     const out = this.data;
     const base = this.rows * width;
     features.forEach((f, k) => {
       const data = columnData(table, f, place);
       const at = base + offsets[k]!;
-      if (f.kind === 'vector') copyVectors(out, at, width, vectorValues(data, f, place), f.size, n, keep);
-      else if (f.kind === 'onehot') writeOneHot(out, at, width, scalarValues(data), f.depth, n, keep);
-      else copyScalars(out, at, width, scalarValues(data), n, keep);
+      if (f.kind === 'vector') {
+        const values = vectorValues(data, f, place);
+        copyVectors(out, at, width, keep ? values : values.subarray(from * f.size), f.size, n, keep);
+        return;
+      }
+      const values = keep ? scalarValues(data) : scalarValues(data).subarray(from, to);
+      if (f.kind === 'onehot') writeOneHot(out, at, width, values, f.depth, n, keep);
+      // TypedArray#set converts any number type natively, and is a memcpy for float32.
+      else if (width === 1 && !keep) out.set(values, at);
+      else copyScalars(out, at, width, values, n, keep);
     });
     this.rows += n;
   }
 
-  /** A new array holding rows `order[start..start+n)` (or rows start..start+n when `order` is absent). */
+  /**
+   * A batch of rows `order[start..start+n)` (or start..start+n without `order`) in a view never handed out before:
+   * tfjs-node keeps a reference to it until the tensor's first use.
+   */
   take(order: Int32Array | undefined, start: number, n: number): Store {
-    const out = this.alloc(n);
-    gather(out, this.data, this.layout.width, order, start, n);
+    const { width } = this.layout;
+    const out = this.carve(n * width);
+    if (out instanceof Int32Array) gatherInt(out, this.data, order, start, n);
+    else if (!order) out.set(this.data.subarray(start * width, (start + n) * width));
+    else if (width === 1) gatherOne(out, this.data, order, start, n);
+    else gatherRows(out, this.data, width, order, start, n);
     return out;
   }
 
-  /** Keeps only rows `order[start..start+n)` (or start..start+n), moved to the front. */
-  keep(order: Int32Array | undefined, start: number, n: number): void {
+  /** Keeps only rows start..rows (moved to the front): the rows not delivered yet. */
+  keepTail(start: number): void {
     const { width } = this.layout;
-    if (!order) {
-      this.data.copyWithin(0, start * width, (start + n) * width);
-    } else {
-      if (this.spare.length < this.data.length) this.spare = this.alloc(this.data.length / Math.max(1, width));
-      gather(this.spare, this.data, width, order, start, n);
-      [this.data, this.spare] = [this.spare, this.data];
-    }
-    this.rows = n;
-  }
-
-  private alloc(rows: number): Store {
-    const length = rows * this.layout.width;
-    return this.layout.dtype === 'int32' ? new Int32Array(length) : new Float32Array(length);
+    this.data.copyWithin(0, start * width, this.rows * width);
+    this.rows -= start;
   }
 
   private reserve(rows: number): void {
-    if (rows * this.layout.width <= this.data.length) return;
-    const grown = this.alloc(Math.max(rows, 2 * (this.data.length / Math.max(1, this.layout.width))));
-    grown.set(this.data.subarray(0, this.rows * this.layout.width));
+    const { width } = this.layout;
+    if (rows * width <= this.data.length) return;
+    const grown = new Float32Array(Math.max(rows, (2 * this.data.length) / Math.max(1, width)) * width);
+    grown.set(this.data.subarray(0, this.rows * width));
     this.data = grown;
   }
-}
 
-// The loops below run once per value: kept free of per-iteration branches so V8 compiles them to tight code.
-function gather(out: Store, from: Store, width: number, order: Int32Array | undefined, start: number, n: number) {
-  if (!order) {
-    out.set(from.subarray(start * width, (start + n) * width));
-  } else if (width === 1) {
-    for (let k = 0; k < n; k++) out[k] = from[order[start + k]!]!;
-  } else {
-    for (let k = 0, d = 0; k < n; k++) {
-      const s = order[start + k]! * width;
-      for (let j = 0; j < width; j++, d++) out[d] = from[s + j]!;
+  private allocSlab(values: number): Store {
+    const length = Math.max(values, SLAB_VALUES);
+    return this.layout.dtype === 'int32' ? new Int32Array(length) : new Float32Array(length);
+  }
+
+  /** A zeroed view of `values` never handed out before. */
+  private carve(values: number): Store {
+    if (this.slabUsed + values > this.slab.length) {
+      this.slab = this.allocSlab(values);
+      this.slabUsed = 0;
     }
+    const view = this.slab.subarray(this.slabUsed, this.slabUsed + values);
+    this.slabUsed += values;
+    return view;
   }
 }
 
-function copyScalars(out: Store, at: number, width: number, src: Numbers, n: number, keep?: Int32Array) {
-  if (keep) {
-    for (let i = 0, d = at; i < n; i++, d += width) out[d] = src[keep[i]!]!;
-  } else if (width === 1 && src.constructor === out.constructor) {
-    out.set(src as Store, at);
-  } else {
-    for (let i = 0, d = at; i < n; i++, d += width) out[d] = src[i]!;
+// The loops below run once per value: one typed-array type each and no branch inside, so V8 compiles them tight.
+function gatherRows(out: Float32Array, from: Float32Array, width: number, order: Int32Array, start: number, n: number) {
+  for (let k = 0, d = 0; k < n; k++) {
+    const s = order[start + k]! * width;
+    for (let j = 0; j < width; j++, d++) out[d] = from[s + j]!;
   }
 }
 
-function copyVectors(out: Store, at: number, width: number, src: Numbers, size: number, n: number, keep?: Int32Array) {
+function gatherOne(out: Float32Array, from: Float32Array, order: Int32Array, start: number, n: number) {
+  for (let k = 0; k < n; k++) out[k] = from[order[start + k]!]!;
+}
+
+function gatherInt(out: Int32Array, from: Float32Array, order: Int32Array | undefined, start: number, n: number) {
+  if (order) for (let k = 0; k < n; k++) out[k] = from[order[start + k]!]!;
+  else for (let k = 0; k < n; k++) out[k] = from[start + k]!;
+}
+
+function copyScalars(out: Float32Array, at: number, width: number, src: Numbers, n: number, keep?: Int32Array) {
+  if (keep) for (let i = 0, d = at; i < n; i++, d += width) out[d] = src[keep[i]!]!;
+  else for (let i = 0, d = at; i < n; i++, d += width) out[d] = src[i]!;
+}
+
+function copyVectors(
+  out: Float32Array,
+  at: number,
+  width: number,
+  src: Numbers,
+  size: number,
+  n: number,
+  keep?: Int32Array,
+) {
   for (let i = 0; i < n; i++) {
     const s = (keep ? keep[i]! : i) * size;
     const d = at + i * width;
@@ -143,7 +176,15 @@ function copyVectors(out: Store, at: number, width: number, src: Numbers, size: 
   }
 }
 
-function writeOneHot(out: Store, at: number, width: number, src: Numbers, depth: number, n: number, keep?: Int32Array) {
+function writeOneHot(
+  out: Float32Array,
+  at: number,
+  width: number,
+  src: Numbers,
+  depth: number,
+  n: number,
+  keep?: Int32Array,
+) {
   for (let i = 0; i < n; i++) {
     const d = at + i * width;
     out.fill(0, d, d + depth);

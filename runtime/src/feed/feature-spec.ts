@@ -6,6 +6,7 @@ import type { Data, DataType, Schema, Table } from 'apache-arrow';
 import { binaryValue } from './arrow-columns.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
 import type { Vocabularies } from './vocabulary.ts';
+import type { AugmentOptions } from './augment.ts';
 
 /** How a column becomes a tensor. */
 export type FeatureKind = 'numeric' | 'vector' | 'image' | 'label' | 'onehot';
@@ -18,6 +19,10 @@ export interface Feature {
   height?: number;
   width?: number;
   channels?: 1 | 3;
+  /** image: the range pixels are scaled to (default [0, 1]; MobileNet-style models take [-1, 1]). */
+  scale?: [number, number];
+  /** image: random transforms applied per batch (give them on the train feed's features only). */
+  augment?: AugmentOptions;
   /** onehot/label over an integer column: the number of classes (string columns use their vocabulary). */
   depth?: number;
 }
@@ -38,6 +43,10 @@ export interface ResolvedFeature {
   width: number;
   channels: number;
   depth: number;
+  /** image: the output pixel range. */
+  scale: [number, number];
+  /** image: training augmentation, or undefined. */
+  augment: AugmentOptions | undefined;
 }
 
 export interface ResolvedSpec {
@@ -45,7 +54,7 @@ export interface ResolvedSpec {
   ys: ResolvedFeature | undefined;
 }
 
-const featureKeys = ['column', 'kind', 'height', 'width', 'channels', 'depth'] as const;
+const featureKeys = ['column', 'kind', 'height', 'width', 'channels', 'depth', 'scale', 'augment'] as const;
 const kinds: readonly FeatureKind[] = ['numeric', 'vector', 'image', 'label', 'onehot'];
 
 function checkFeature(path: string, value: unknown): Feature {
@@ -63,10 +72,35 @@ function checkFeature(path: string, value: unknown): Feature {
   if (f.channels !== undefined && f.channels !== 1 && f.channels !== 3) {
     throw optionError(`${path}.channels`, 'must be 1 or 3', `got ${JSON.stringify(f.channels)}`);
   }
+  if (f.scale !== undefined) checkScale(`${path}.scale`, f.scale);
+  if (f.augment !== undefined) checkAugment(`${path}.augment`, f.augment);
   if (f.kind === 'image' && (f.height === undefined || f.width === undefined)) {
     throw optionError(path, 'is an image feature without height and width', 'give both: images are resized to them');
   }
   return f as unknown as Feature;
+}
+
+function checkScale(path: string, value: unknown): void {
+  const ok =
+    Array.isArray(value) &&
+    value.length === 2 &&
+    value.every((v) => typeof v === 'number' && Number.isFinite(v)) &&
+    (value[0] as number) < (value[1] as number);
+  if (!ok) throw optionError(path, 'must be [min, max] with min < max', `got ${JSON.stringify(value)}; e.g. [-1, 1]`);
+}
+
+function checkAugment(path: string, value: unknown): void {
+  const a = checkKeys(path, value, ['flip', 'zoom', 'brightness', 'seed']);
+  if (a.flip !== undefined && typeof a.flip !== 'boolean') {
+    throw optionError(`${path}.flip`, 'must be true or false', `got ${JSON.stringify(a.flip)}`);
+  }
+  for (const key of ['zoom', 'brightness'] as const) {
+    const v = a[key];
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0 && v < 1))) {
+      throw optionError(`${path}.${key}`, 'must be a number in [0, 1)', `got ${JSON.stringify(v)}; e.g. 0.2`);
+    }
+  }
+  intOption(`${path}.seed`, a.seed, 0, 0xffff_ffff);
 }
 
 /** Checks a spec's shape (not its columns); throws PETAL_FEED_OPTIONS naming the path. */
@@ -150,6 +184,8 @@ function resolveFeature(
     width: f.width ?? 0,
     channels: f.channels ?? 3,
     depth: 0,
+    scale: f.scale ?? [0, 1],
+    augment: f.augment,
   };
   switch (kind) {
     case 'numeric':
@@ -166,7 +202,8 @@ function resolveFeature(
       if (!isListOfNumbers(type))
         throw typeError(topic, f.column, type, 'a vector tensor', 'vector columns hold fixed-size lists of numbers');
       if (type.typeId === Type.FixedSizeList) resolved.size = (type as unknown as { listSize: number }).listSize;
-      else if (table) resolved.size = listSize(table, f.column, topic);
+      // 0: a List's length is known only from data (the feed sizes it from its first message).
+      else resolved.size = table ? listSize(table, f.column, topic) : 0;
       break;
     case 'image':
       if (!isBinary(type))
@@ -226,12 +263,16 @@ export function resolveSpec(
 }
 
 function listSize(table: Table, column: string, topic: string): number {
+  const type = table.getChild(column)!.type;
+  // A FixedSizeList has one length by type and no offsets to check.
+  if (type.typeId === Type.FixedSizeList) return (type as unknown as { listSize: number }).listSize;
   let size = -1;
   let row = 0;
   for (const data of table.getChild(column)!.data) {
-    const offsets = data.valueOffsets as Int32Array;
+    // Int32Array for List, BigInt64Array for LargeList: Number() reads both.
+    const offsets = data.valueOffsets as unknown as ArrayLike<number | bigint>;
     for (let i = 0; i < data.length; i++, row++) {
-      const n = Number(offsets[i + 1]! - offsets[i]!);
+      const n = Number(offsets[i + 1]!) - Number(offsets[i]!);
       if (size === -1) size = n;
       else if (n !== size && data.getValid(i)) {
         throw feedError(

@@ -1,6 +1,8 @@
-// feed(): assigned partitions → Arrow messages (round-robin across partitions) → tensors → a bounded shuffle pool
-// → batches, with a bounded prefetch ahead of the consumer. Every epoch re-reads the partitions from their first
-// offset; each batch carries the offsets to resume from, so a checkpoint can restart mid-epoch.
+// feed(): assigned partitions → Arrow messages (round-robin across partitions) → a bounded shuffle pool → batches
+// of tensors, with a bounded prefetch ahead of the consumer. Every epoch re-reads the partitions from their first
+// offset. Each batch carries the exact state after its group of batches (offsets, the pooled rows not delivered
+// yet, the round-robin turn and the shuffle state), so a resumed feed makes the very batches the first run would
+// have made next: a checkpoint restarts mid-epoch with no row repeated or missed, shuffled or not.
 import { channel } from 'node:diagnostics_channel';
 import { tableFromIPC } from 'apache-arrow';
 import type { Schema } from 'apache-arrow';
@@ -13,20 +15,32 @@ import type { Tf } from '../tf/tf.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
 import { checkSpec, resolveSpec } from './feature-spec.ts';
 import type { FeatureSpec, ResolvedSpec } from './feature-spec.ts';
-import { readPartition } from './partition-reader.ts';
+import { readMessageAt, readPartition } from './partition-reader.ts';
 import type { PartitionMessage } from './partition-reader.ts';
 import { prefetch } from './prefetch.ts';
 import { readTopicMeta } from './topic-meta-reader.ts';
 import type { TopicMeta } from './topic-records.ts';
-import { RowPool, permutation } from './row-pool.ts';
+import { RowPool } from './row-pool.ts';
+import type { PendingMessage } from './row-pool.ts';
+import { Shuffle, shuffleState } from './shuffle.ts';
 
-/** Where a feed stands: resume a feed from it with `feed({ ..., resume })`. */
+/**
+ * Where a feed stands: resume a feed from it with `feed({ ..., resume })`. Plain JSON. The fields after `rows` are
+ * absent at the start of an epoch and in positions written before they existed (such a resume starts with an empty
+ * pool, the first partition and the epoch's seed).
+ */
 export interface FeedPosition {
   epoch: number;
-  /** Partition → the first offset whose rows are not all delivered yet (decimal string; bigint-safe JSON). */
+  /** Partition → the next offset to read (decimal string; bigint-safe JSON). */
   offsets: Record<number, string>;
-  /** Partition → rows before that offset (to check the end marker's count after a resume). */
+  /** Partition → rows in the messages before that offset (to check the end marker's count after a resume). */
   rows: Record<number, number>;
+  /** Rows read into the shuffle pool but not delivered yet, by message, in pool order. */
+  pending?: PendingMessage[];
+  /** The partition the round-robin reads next. */
+  next?: number;
+  /** The shuffle generator's state. */
+  random?: number;
 }
 
 /** One batch. Its tensors belong to the feed and are disposed when the next batch is pulled: clone to keep. */
@@ -74,11 +88,12 @@ const skippedChannel = channel('petal:feed:skipped');
 
 /**
  * Bytes asked of one partition per fetch. Kafka still returns a first record batch larger than this whole, so big
- * messages pass; the bound keeps a feed's memory near partitions × this, whatever the topic size (at 64 MiB a
- * 300 MB topic was held whole: each round-robin reader keeps its last response). 8 MiB halves the fetches of 4 MiB
- * (each costs a round trip and a response parse): 1 M rows × 9 float32 over 8 partitions read in ~130 ms, not ~200.
- * Reading one fetch ahead per partition on the shared connection was measured 10x slower (each queued fetch of a
- * partition took ~260 ms); one connection per partition avoided that but gained nothing over this.
+ * messages pass; the bound keeps a feed's memory near 2 × partitions × this (each reader holds the response being
+ * read and the next one in flight), whatever the topic size. 8 MiB takes three default 2 MiB messages at once.
+ * Reading ahead, a fetch's round trip overlaps the decoding of the one before. (Reading ahead on one shared client
+ * once measured ~260 ms per fetch: the client keeps one Kafka fetch session per broker, concurrent fetches on it
+ * clash over the session epoch, and the reader retries the rejected one after its 250 ms pause. Hence a client
+ * per partition read.)
  */
 const FETCH_BYTES = 8 * 1024 * 1024;
 /** Bytes the shuffle pool may hold before it emits (it holds at least one batch whatever the size). */
@@ -121,18 +136,6 @@ function checkOptions(o: FeedOptions): void {
   if (o.features !== undefined) checkSpec('feed.features', o.features);
 }
 
-/** A seeded PRNG (mulberry32): the same seed and epoch shuffle the same way on every worker. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Reads `options.topic` as batches of tensors. Options are checked now; nothing connects until iteration. */
 export function feed(options: FeedOptions): Feed {
   checkOptions(options);
@@ -145,17 +148,27 @@ export function feed(options: FeedOptions): Feed {
   const skip = options.onDecodeError === 'skip';
   const stats = { rows: 0, batches: 0, skipped: 0, epoch: 0 };
   let consumer: Consumer | undefined;
+  // One client per partition read: the client library keeps one Kafka fetch session per client and broker, and
+  // two fetches in flight on one session clash (the broker rejects one's session epoch; the reader retries it
+  // 250 ms later). Own clients also let the broker serve the partitions in parallel.
+  const readerClients = new Map<number, Consumer>();
   let metaPromise: Promise<TopicMeta> | undefined;
   let closed = false;
 
-  const client = (): Consumer =>
-    (consumer ??= createConsumer(options.connection, {
-      clientId: `petal-feed-${name}`,
+  const newClient = (suffix: string): Consumer =>
+    createConsumer(options.connection, {
+      clientId: `petal-feed-${name}${suffix}`,
       groupId: `petal-feed-${name}`,
       maxBytes: 2 * MAX_MESSAGE_BYTES,
       retries: 0,
       timeout: 5000,
-    }));
+    });
+  const client = (): Consumer => (consumer ??= newClient(''));
+  const readerClient = (partition: number): Consumer => {
+    let c = readerClients.get(partition);
+    if (!c) readerClients.set(partition, (c = newClient(`-p${partition}`)));
+    return c;
+  };
 
   function meta(): Promise<TopicMeta> {
     return (metaPromise ??= (async () => {
@@ -179,90 +192,148 @@ export function feed(options: FeedOptions): Feed {
     })());
   }
 
-  async function* messages(partitions: number[], epoch: number): AsyncGenerator<PartitionMessage> {
-    const resume = epoch === options.resume?.epoch ? options.resume : undefined;
+  /** The partitions in round-robin order from `first` (a resume carries on the turn it stopped at). */
+  function turnFrom(partitions: number[], first: number | undefined): number[] {
+    const at = first === undefined ? 0 : Math.max(0, partitions.indexOf(first));
+    return [...partitions.slice(at), ...partitions.slice(0, at)];
+  }
+
+  async function* messages(
+    partitions: number[],
+    read: Map<number, { offset: bigint; rows: number }>,
+  ): AsyncGenerator<PartitionMessage> {
     const readers = partitions.map((partition) =>
-      readPartition(client(), {
+      readPartition(readerClient(partition), {
         topic,
         partition,
-        from: BigInt(resume?.offsets[partition] ?? '0'),
-        rowsBefore: resume?.rows[partition] ?? 0,
+        from: read.get(partition)!.offset,
+        rowsBefore: read.get(partition)!.rows,
         maxBytes: FETCH_BYTES,
         idleMs,
         meta: () => {},
       }),
     );
+    // One message asked ahead of every reader: each partition's first fetch starts now, not at its turn.
+    const pull = (r: AsyncGenerator<PartitionMessage>) => {
+      const next = r.next();
+      next.catch(() => {});
+      return next;
+    };
+    let live = readers.map((reader) => ({ reader, head: pull(reader) }));
     try {
-      // Round-robin across partitions, one message each: interleaves them without buffering any partition.
-      let live = readers.slice();
+      // Round-robin across partitions, one message each: interleaves them without buffering any partition. Ended
+      // partitions leave the turn; the order of the rest never changes, so a resume reproduces it.
       while (live.length > 0 && !closed) {
         const next: typeof live = [];
-        for (const reader of live) {
-          const item = await reader.next();
+        for (const entry of live) {
+          const item = await entry.head;
           if (item.done) continue;
-          next.push(reader);
+          entry.head = pull(entry.reader);
+          next.push(entry);
           yield item.value;
         }
         live = next;
       }
     } finally {
-      await Promise.all(readers.map((r) => r.return(undefined)));
+      await Promise.all(readers.map((r) => r.return(undefined).catch(() => {})));
     }
   }
 
-  async function* batches(spec: ResolvedSpec, partitions: number[]): AsyncGenerator<FeedBatch> {
+  async function* batches(
+    featureSpec: FeatureSpec,
+    resolved: ResolvedSpec,
+    topicMeta: TopicMeta,
+    partitions: number[],
+  ): AsyncGenerator<FeedBatch> {
     const startEpoch = options.resume?.epoch ?? 0;
     const poolRows = Math.max(shuffleBuffer, batchSize);
-    const pool = new RowPool(spec, topic, skip, poolRows);
-    const rowsBefore = new Map<number, number>(partitions.map((p) => [p, 0]));
+    let pool: RowPool | undefined;
+    // Made at the first message: a List column's vector length is known only from the data.
+    const poolFor = (message: PartitionMessage): RowPool =>
+      (pool ??= new RowPool(
+        resolved.xs.concat(resolved.ys ?? []).some((f) => f.kind === 'vector' && f.size === 0)
+          ? resolveSpec(featureSpec, schemaOf(topicMeta), topicMeta.vocabularies, topic, message.table)
+          : resolved,
+        topic,
+        skip,
+        poolRows,
+      ));
     const report = (partition: number, offset: bigint, rows: number) => {
       stats.skipped += rows;
       if (skippedChannel.hasSubscribers) skippedChannel.publish({ name, topic, partition, offset, rows });
     };
+    const turnAfter = (partition: number) => partitions[(partitions.indexOf(partition) + 1) % partitions.length]!;
     for (let epoch = startEpoch; epoch < epochs && !closed; epoch++) {
       stats.epoch = epoch;
-      pool.clear();
-      const rand = random((options.seed ?? 0) * 1000003 + epoch);
-      const next = new Map<number, bigint>(); // partition → offset after its last message read
-      // Partition → the lowest offset of a message with rows still in the pool.
-      const sources = new Map<number, bigint>();
+      pool?.clear();
       const resume = epoch === options.resume?.epoch ? options.resume : undefined;
-      for (const p of partitions) rowsBefore.set(p, resume?.rows[p] ?? 0);
-      const delivered = new Map<number, number>(rowsBefore); // rows handed over per partition, for positions
+      const shuffle = new Shuffle(resume?.random ?? shuffleState(options.seed ?? 0, epoch));
+      // Partition → the next offset to read and the rows of the messages before it.
+      const read = new Map(
+        partitions.map((p) => [p, { offset: BigInt(resume?.offsets[p] ?? '0'), rows: resume?.rows[p] ?? 0 }]),
+      );
+      let turn = turnFrom(partitions, resume?.next)[0]!;
+      // The message being taken into the pool, from its row `from` on: its rows not pooled yet, for positions.
+      let remainder: PendingMessage | undefined;
       // Batches are made one at a time as the consumer pulls: images are decoded only for the batch being made.
       function* emit(final: boolean): Generator<FeedBatch> {
+        if (!pool) return;
         const rows = pool.rows;
         const count = final ? Math.ceil(rows / batchSize) : Math.floor(rows / batchSize);
         if (count === 0) return;
-        const restRows = Math.max(0, rows - count * batchSize);
-        const position: FeedPosition = { epoch, offsets: {}, rows: {} };
-        for (const p of partitions) {
-          const held = restRows > 0 ? sources.get(p) : undefined;
-          position.offsets[p] = String(held ?? next.get(p) ?? BigInt(resume?.offsets[p] ?? '0'));
-          position.rows[p] = held === undefined ? (delivered.get(p) ?? 0) : (rowsBefore.get(p) ?? 0);
+        // The rows of whole batches are shuffled and delivered; the rest stay, in arrival order, for the next group.
+        const delivered = Math.min(rows, count * batchSize);
+        const order = shuffleBuffer > 0 ? shuffle.permutation(delivered) : undefined;
+        const pending = pool.pending(delivered);
+        const last = pending.at(-1);
+        // A pending message's rows run to its end: the remainder of that message is listed already.
+        if (remainder && !(last?.partition === remainder.partition && last.offset === remainder.offset))
+          pending.push(remainder);
+        const position: FeedPosition = { epoch, offsets: {}, rows: {}, pending, next: turn, random: shuffle.state };
+        for (const [p, r] of read) {
+          position.offsets[p] = String(r.offset);
+          position.rows[p] = r.rows;
         }
-        if (restRows === 0) sources.clear();
-        const order = shuffleBuffer > 0 ? permutation(rows, rand) : undefined;
         for (let b = 0; b < count; b++) {
           const size = Math.min(batchSize, rows - b * batchSize);
           const batch = pool.batch(tf, order, b * batchSize, size, (r) => report(r.partition, r.offset, 1));
           yield { ...batch, epoch, position };
         }
-        pool.keep(order, count * batchSize, restRows);
+        pool.keepTail(delivered);
       }
-      for await (const message of messages(partitions, epoch)) {
-        const place = { topic, partition: message.partition, offset: message.offset };
-        const skipped = pool.append(message.table, place);
-        if (skipped > 0) report(message.partition, message.offset, skipped);
-        if (!sources.has(message.partition)) sources.set(message.partition, message.offset);
-        next.set(message.partition, message.offset + 1n);
-        delivered.set(message.partition, (delivered.get(message.partition) ?? 0) + message.table.numRows);
-        // Images vary in size: the pool is bounded by bytes too, never below one batch.
-        if (pool.rows >= poolRows || (pool.bytes >= POOL_BYTES && pool.rows >= batchSize)) {
-          // Rows before a message fully emitted: positions point past it only when nothing of it stays pooled.
-          yield* emit(false);
-          if (pool.rows === 0) for (const p of partitions) rowsBefore.set(p, delivered.get(p) ?? 0);
+      // A message enters the pool in slices, so the pool never holds more than its rows: the shuffle's random reads
+      // stay within a cache-sized window, and every group is exactly the pool (rows carried over included).
+      function* add(message: PartitionMessage, from: number): Generator<FeedBatch> {
+        const rows = poolFor(message);
+        const { partition, offset, table } = message;
+        for (let at = from; at < table.numRows;) {
+          const to = Math.min(table.numRows, at + Math.max(1, poolRows - rows.rows));
+          const skipped = rows.append(table, { topic, partition, offset }, at, to);
+          if (skipped > 0) report(partition, offset, skipped);
+          at = to;
+          remainder = at < table.numRows ? { partition, offset: String(offset), from: at } : undefined;
+          // Images vary in size: the pool is bounded by bytes too, never below one batch.
+          if (rows.rows >= poolRows || (rows.bytes >= POOL_BYTES && rows.rows >= batchSize)) yield* emit(false);
         }
+      }
+      // Rows a resume position names as read but not delivered go back first, in their pool order, as they went in
+      // then; their messages lie before the offsets to read, so nothing is counted twice.
+      for (const m of resume?.pending ?? []) {
+        const offset = BigInt(m.offset);
+        const client = readerClient(m.partition);
+        yield* add(
+          await readMessageAt(client, { topic, partition: m.partition, offset, maxBytes: FETCH_BYTES }),
+          m.from,
+        );
+      }
+      for await (const message of messages(turnFrom(partitions, turn), read)) {
+        // The reader has moved past this message before any of its rows is delivered: positions say so.
+        read.set(message.partition, {
+          offset: message.offset + 1n,
+          rows: read.get(message.partition)!.rows + message.table.numRows,
+        });
+        turn = turnAfter(message.partition);
+        yield* add(message, 0);
       }
       yield* emit(true);
     }
@@ -292,7 +363,11 @@ export function feed(options: FeedOptions): Feed {
       b.ys?.dispose();
     };
     try {
-      for await (const batch of prefetch(batches(spec, partitions), options.prefetch ?? 2, dispose)) {
+      for await (const batch of prefetch(
+        batches(featureSpec, spec, topicMeta, partitions),
+        options.prefetch ?? 2,
+        dispose,
+      )) {
         if (previous) dispose(previous);
         previous = batch;
         stats.rows += batch.rows;
@@ -311,9 +386,10 @@ export function feed(options: FeedOptions): Feed {
     [Symbol.asyncIterator]: () => iterate(),
     async close() {
       closed = true;
-      const c = consumer;
+      const clients = [consumer, ...readerClients.values()];
       consumer = undefined;
-      await c?.close(true);
+      readerClients.clear();
+      await Promise.all(clients.map((c) => c?.close(true)));
     },
   };
 }

@@ -8,6 +8,8 @@ import { binaryValue, columnData } from './arrow-columns.ts';
 import type { Place } from './arrow-columns.ts';
 import { FeedCodes, feedError } from './errors.ts';
 import type { ResolvedFeature } from './feature-spec.ts';
+import { createAugmenter } from './augment.ts';
+import type { Augmenter } from './augment.ts';
 
 /** One pooled image and where it came from (for errors and the skip report). */
 export interface ImageRow {
@@ -74,8 +76,9 @@ export function imageRows(
 }
 
 /**
- * Decodes `rows` into one [n, height, width, channels] float32 tensor scaled to [0, 1]. A file the decoder rejects
- * throws (policy fail) or is left out of the batch and reported through `skipped`.
+ * Decodes `rows` into one [n, height, width, channels] float32 tensor, augmented when the feature asks for it and
+ * scaled to the feature's range. A file the decoder rejects throws (policy fail) or is left out of the batch and
+ * reported through `skipped`.
  */
 export function decodeImages(
   tf: Tf,
@@ -107,8 +110,24 @@ export function decodeImages(
     out.set(values, n * pixels);
     n++;
   }
-  // Scaled once per batch: one op over the whole batch beats an op (or a JS loop) per image.
-  return tf.tidy(() =>
-    tf.tensor4d(n === rows.length ? out : out.subarray(0, n * pixels), [n, height, width, channels]).div(255),
-  );
+  // Augmented and scaled once per batch: one op over the whole batch beats an op (or a JS loop) per image.
+  const augment = feature.augment ? augmenterOf(tf, feature) : undefined;
+  const [low, high] = feature.scale;
+  return tf.tidy(() => {
+    const batch = tf.tensor4d(n === rows.length ? out : out.subarray(0, n * pixels), [n, height, width, channels]);
+    if (augment && n > 0) return augment(batch, feature.scale);
+    return low === 0 && high === 1 ? batch.div(255) : batch.mul((high - low) / 255).add(low);
+  });
+}
+
+// One augmenter per resolved feature, i.e. per feed: its seeded random stream runs on across that feed's batches.
+const augmenters = new WeakMap<ResolvedFeature, Augmenter>();
+
+function augmenterOf(tf: Tf, feature: ResolvedFeature): Augmenter {
+  let augment = augmenters.get(feature);
+  if (!augment) {
+    augment = createAugmenter(tf, feature.augment ?? {});
+    augmenters.set(feature, augment);
+  }
+  return augment;
 }

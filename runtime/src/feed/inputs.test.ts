@@ -1,11 +1,26 @@
 // What goes in and comes out besides plain Arrow tables: a nodejs-polars DataFrame and an Arquero table (the real
-// packages), real flower JPEGs in a binary column decoded and resized, and a corrupt JPEG under both decode policies.
+// packages), real flower JPEGs in a binary column decoded and resized (Binary, LargeBinary, and the BinaryView
+// nodejs-polars writes), vector columns (FixedSizeList, List, polars' LargeList) as [batch, n] tensors, and a
+// corrupt JPEG under both decode policies.
 import assert from 'node:assert/strict';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { Binary, Int32, Table, makeData, makeVector } from 'apache-arrow';
+import {
+  Binary,
+  FixedSizeList,
+  Field,
+  Float32,
+  Int32,
+  LargeBinary,
+  Table,
+  Type,
+  makeData,
+  makeVector,
+  tableFromIPC,
+  tableToIPC,
+} from 'apache-arrow';
 import * as aq from 'arquero';
 import pl from 'nodejs-polars';
 import { isPetalError } from '../errors.ts';
@@ -48,6 +63,25 @@ function imageTable(files: Uint8Array[]): Table {
     image: makeVector(makeData({ type: new Binary(), length: files.length, valueOffsets: offsets, data })),
     label: makeVector(makeData({ type: new Int32(), length: files.length, data: labels })),
   });
+}
+
+/** The same files as a LargeBinary column (64-bit offsets). */
+function largeImageTable(files: Uint8Array[]): Table {
+  const small = imageTable(files);
+  const binary = small.getChild('image')!.data[0]!;
+  const valueOffsets = BigInt64Array.from(binary.valueOffsets as Int32Array, BigInt);
+  const image = makeData({ type: new LargeBinary(), length: files.length, valueOffsets, data: binary.values });
+  return new Table({ image: makeVector(image), label: small.getChild('label')! });
+}
+
+/** Each image's mean pixel as TensorFlow decodes and resizes it: what the feed must reproduce per row. */
+function expectedMeans(files: Uint8Array[], size: number): number[] {
+  return files.map((file) =>
+    tf.tidy(() => {
+      const image = tf.node.decodeImage(file, 3, 'int32', false) as import('@tensorflow/tfjs-node').Tensor3D;
+      return tf.image.resizeBilinear(image, [size, size]).div(255).mean().dataSync()[0]!;
+    }),
+  );
 }
 
 function flowerFiles(count: number): Buffer[] {
@@ -166,5 +200,113 @@ describe('inputs', { timeout: 120_000 }, () => {
     }
     assert.equal(reported.length, 1);
     assert.deepEqual((reported[0] as { partition: number; rows: number }).rows, 1);
+  });
+
+  test('binary image columns as LargeBinary and as nodejs-polars BinaryView stream and decode row for row', async () => {
+    const files = flowerFiles(12);
+    const want = expectedMeans(files, 24);
+    // nodejs-polars keeps binary columns as BinaryView and writes them so; stream() slices the table into messages.
+    const df = pl.readIPC(Buffer.from(tableToIPC(imageTable(files), 'file')));
+    const frame = tableFromIPC(df.writeIPC({ compression: 'uncompressed' }));
+    assert.equal(frame.schema.fields[0]!.type.typeId, Type.BinaryView, 'polars wrote a BinaryView column');
+    for (const [label, data] of [
+      ['polars', df],
+      ['large', largeImageTable(files)],
+    ] as const) {
+      const summary = await stream(data, {
+        connection: testBroker().connection,
+        topic: `binary-${label}`,
+        partitions: 1,
+        // A few images per message, so the column is sliced.
+        messageBytes: 40 * 1024,
+        features: {
+          xs: { column: 'image', kind: 'image', height: 24, width: 24 },
+          ys: { column: 'label', kind: 'label', depth: 5 },
+        },
+      });
+      assert.ok(summary.batches > 2, `${label}: ${summary.batches} messages`);
+      const f = feed({ connection: testBroker().connection, topic: summary.topic, batchSize: 5, shuffleBuffer: 0 });
+      const means: number[] = [];
+      const labels: number[] = [];
+      for await (const batch of f) {
+        assert.deepEqual(batch.xs.shape, [batch.rows, 24, 24, 3]);
+        means.push(...tf.tidy(() => batch.xs.mean([1, 2, 3]).dataSync()));
+        labels.push(...batch.ys!.dataSync());
+      }
+      await f.close();
+      assert.deepEqual(
+        labels,
+        files.map((_, i) => i % 5),
+        `${label}: labels in order`,
+      );
+      means.forEach((m, i) =>
+        assert.ok(Math.abs(m - want[i]!) < 1e-5, `${label} row ${i}: mean ${m}, want ${want[i]}`),
+      );
+    }
+  });
+
+  test('vector columns (FixedSizeList, List, polars LargeList) feed as [batch, n] tensors; ragged lists fail', async () => {
+    const n = 3000;
+    const id = Int32Array.from({ length: n }, (_, i) => i);
+    const values = Float32Array.from({ length: n * 3 }, (_, k) => Math.floor(k / 3) * 10 + (k % 3));
+    const type = new FixedSizeList(3, new Field('item', new Float32()));
+    const fixed = new Table({
+      id: makeVector(makeData({ type: new Int32(), length: n, data: id })),
+      v: makeVector(
+        makeData({ type, length: n, child: makeData({ type: new Float32(), length: n * 3, data: values }) }),
+      ),
+      label: makeVector(makeData({ type: new Int32(), length: n, data: Int32Array.from(id, (i) => i % 4) })),
+    });
+    const records = Array.from(id, (i) => ({ id: i, v: [i * 10, i * 10 + 1, i * 10 + 2], label: i % 4 }));
+    const polars = pl.DataFrame({
+      id: Array.from(id),
+      v: records.map((r) => r.v),
+      label: records.map((r) => r.label),
+    });
+    const features = { xs: ['v', 'id'], ys: { column: 'label', kind: 'onehot' as const, depth: 4 } };
+    for (const [label, data] of [
+      ['fixed', fixed],
+      ['list', records],
+      ['polars', polars],
+    ] as const) {
+      const summary = await stream(data, {
+        connection: testBroker().connection,
+        topic: `vectors-${label}`,
+        partitions: 2,
+        messageBytes: 8 * 1024,
+        features,
+      });
+      // The feed takes the spec stored with the topic.
+      const f = feed({ connection: testBroker().connection, topic: summary.topic, batchSize: 256, seed: 1 });
+      const seen = new Uint8Array(n);
+      for await (const batch of f) {
+        assert.deepEqual(batch.xs.shape, [batch.rows, 4], label);
+        assert.deepEqual(batch.ys!.shape, [batch.rows, 4], label);
+        // Through a TensorFlow op: the tensor itself holds the rows, not only the array it was made from.
+        const [xs, ys] = tf.tidy(() => [batch.xs.add(0).dataSync(), batch.ys!.argMax(1).dataSync()]);
+        for (let r = 0; r < batch.rows; r++) {
+          const rowId = xs[r * 4 + 3]!;
+          assert.deepEqual(Array.from(xs.subarray(r * 4, r * 4 + 3)), [rowId * 10, rowId * 10 + 1, rowId * 10 + 2]);
+          assert.equal(ys[r], rowId % 4);
+          seen[rowId]!++;
+        }
+      }
+      await f.close();
+      assert.ok(
+        seen.every((c) => c === 1),
+        `${label}: an id was lost or repeated`,
+      );
+    }
+    // Streamed without a spec, a ragged list column is only found by the feed: an error naming column and row.
+    const ragged = await stream([{ v: [1, 2] }, { v: [3, 4] }, { v: [5, 6, 7] }], {
+      connection: testBroker().connection,
+      topic: 'ragged',
+      partitions: 1,
+    });
+    await assert.rejects(readAll({ topic: ragged.topic, batchSize: 2, features: { xs: 'v' } }), (err: unknown) => {
+      assert.ok(isPetalError(err, 'PETAL_FEED_RAGGED'), String(err));
+      assert.match(err.message, /column "v", row 2/);
+      return true;
+    });
   });
 });

@@ -1,10 +1,12 @@
-// Reads one partition from an offset up to its end marker, one bounded fetch at a time (pull-based: the next fetch
-// happens only when the caller wants more). Fetch errors — a broker restarting — are retried until `idleMs` passes
-// without progress; a partition that ends without its end marker in that time is an error, never a short epoch.
+// Reads one partition from an offset up to its end marker, one bounded fetch at a time, with the next fetch asked
+// for as soon as a response arrives (unless it held the end marker), so the broker serves it while the caller
+// decodes this one: at most two responses per partition exist. Fetch errors — a broker restarting — are retried
+// until `idleMs` passes without progress; a partition that ends without its end marker in that time is an error,
+// never a short epoch.
 import { tableFromIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { errorMessages, fetchPartition } from '../kafka/client.ts';
-import type { Consumer } from '../kafka/client.ts';
+import type { Consumer, FetchedRecord, PartitionFetch } from '../kafka/client.ts';
 import { FeedCodes, feedError } from './errors.ts';
 import { recordKind } from './topic-records.ts';
 import type { EndMarker, TopicMeta } from './topic-records.ts';
@@ -27,7 +29,20 @@ export interface ReadOptions {
   meta: (meta: TopicMeta) => void;
 }
 
+/**
+ * How long the broker may hold a fetch that finds no new record (a partition still being written). Short, because
+ * the broker serves one request per connection at a time: a waiting fetch holds up whatever is queued behind it.
+ */
+const MAX_WAIT_MS = 100;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function fetchFrom(consumer: Consumer, topic: string, partition: number, offset: bigint, maxBytes: number) {
+  const pending = fetchPartition(consumer, { topic, partition, offset, maxBytes, maxWaitTime: MAX_WAIT_MS });
+  // Awaited later, or dropped when the reader stops early: never an unhandled rejection meanwhile.
+  pending.catch(() => {});
+  return pending;
+}
 
 /** Yields the data messages of one partition from `from` to its end marker, checking the marker's row count. */
 export async function* readPartition(consumer: Consumer, options: ReadOptions): AsyncGenerator<PartitionMessage> {
@@ -35,10 +50,11 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
   let offset = options.from;
   let rows = options.rowsBefore;
   let lastProgress = Date.now();
+  let next: Promise<PartitionFetch> = fetchFrom(consumer, topic, partition, offset, maxBytes);
   for (;;) {
-    let records;
+    let records: FetchedRecord[];
     try {
-      ({ records } = await fetchPartition(consumer, { topic, partition, offset, maxBytes, maxWaitTime: 500 }));
+      ({ records } = await next);
     } catch (err) {
       if (Date.now() - lastProgress > idleMs) {
         throw feedError(
@@ -53,6 +69,7 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
         );
       }
       await sleep(250);
+      next = fetchFrom(consumer, topic, partition, offset, maxBytes);
       continue;
     }
     if (records.length === 0) {
@@ -66,11 +83,15 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
           },
         );
       }
+      next = fetchFrom(consumer, topic, partition, offset, maxBytes);
       continue;
     }
     lastProgress = Date.now();
+    const last = records.at(-1)!;
+    offset = last.offset + 1n;
+    // Past the end marker there is nothing to read (a fetch there would wait on the broker for new records).
+    if (recordKind(last.headers) !== 'end') next = fetchFrom(consumer, topic, partition, offset, maxBytes);
     for (const record of records) {
-      offset = record.offset + 1n;
       const kind = recordKind(record.headers);
       if (kind === 'meta') {
         options.meta(JSON.parse(record.value!.toString()) as TopicMeta);
@@ -88,32 +109,58 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
         }
         return;
       } else if (kind === 'data' && record.value) {
-        let table: Table;
-        try {
-          table = tableFromIPC(record.value);
-        } catch (cause) {
-          throw feedError(
-            FeedCodes.corrupt,
-            'a data record is not an Arrow IPC stream',
-            { topic, partition, offset: record.offset },
-            {
-              cause,
-              fix: 'feed only topics written by stream()',
-            },
-          );
-        }
+        const table = decode(record, topic, partition);
         rows += table.numRows;
         yield { partition, offset: record.offset, table };
       } else {
-        throw feedError(
-          FeedCodes.corrupt,
-          'a record without a Petal kind header',
-          { topic, partition, offset: record.offset },
-          {
-            fix: 'feed only topics written by stream()',
-          },
-        );
+        throw notPetal(topic, partition, record.offset);
       }
     }
   }
+}
+
+/** The data message at `offset` of a partition: what a resumed feed re-reads for rows a position names. */
+export async function readMessageAt(
+  consumer: Consumer,
+  options: { topic: string; partition: number; offset: bigint; maxBytes: number },
+): Promise<PartitionMessage> {
+  const { topic, partition, offset } = options;
+  const { records } = await fetchPartition(consumer, { ...options, maxWaitTime: MAX_WAIT_MS });
+  const record = records.find((r) => r.offset === offset);
+  if (!record || recordKind(record.headers) !== 'data') {
+    throw feedError(
+      FeedCodes.incomplete,
+      'the resume position names a data message the topic does not hold',
+      { topic, partition, offset },
+      { fix: 'resume with a position taken from this topic, or start the epoch over (omit resume)' },
+    );
+  }
+  return { partition, offset, table: decode(record, topic, partition) };
+}
+
+function decode(record: FetchedRecord, topic: string, partition: number): Table {
+  try {
+    return tableFromIPC(record.value!);
+  } catch (cause) {
+    throw feedError(
+      FeedCodes.corrupt,
+      'a data record is not an Arrow IPC stream',
+      { topic, partition, offset: record.offset },
+      {
+        cause,
+        fix: 'feed only topics written by stream()',
+      },
+    );
+  }
+}
+
+function notPetal(topic: string, partition: number, offset: bigint) {
+  return feedError(
+    FeedCodes.corrupt,
+    'a record without a Petal kind header',
+    { topic, partition, offset },
+    {
+      fix: 'feed only topics written by stream()',
+    },
+  );
 }

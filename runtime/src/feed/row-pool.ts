@@ -1,6 +1,8 @@
 // The shuffle pool, kept in JavaScript memory rather than as tensors: numeric rows in typed arrays, images as their
 // encoded bytes. A batch is copied out in a seeded random order and becomes one tensor per output, built directly
 // from its typed array — no concat, gather or split ops, which cost far more in tfjs-node than the copies.
+// The pool also knows where each row came from (message and row), so a feed position can name the rows read but
+// not yet delivered, and a resumed feed puts exactly those back.
 import type { Table } from 'apache-arrow';
 import type { Tensor } from '@tensorflow/tfjs-node';
 import type { Tf } from '../tf/tf.ts';
@@ -37,8 +39,8 @@ class ImageRowList {
     return out;
   }
 
-  keep(order: Int32Array | undefined, start: number, n: number): void {
-    this.list = this.take(order, start, n);
+  keepTail(start: number): void {
+    this.list = this.list.slice(start);
     this.bytes = this.list.reduce((b, r) => b + r.file.byteLength, 0);
   }
 }
@@ -59,12 +61,30 @@ export type BatchTensors = {
   rows: number;
 };
 
+/** Rows of a message still pooled: rows `from` to the message's end (less any its checks left out). */
+export interface PendingMessage {
+  partition: number;
+  /** The message's offset (decimal string, as in FeedPosition). */
+  offset: string;
+  from: number;
+}
+
+/** A message with rows in the pool: from pool row `start` on, holding its rows `rows` (or `first`, `first + 1`, …). */
+interface Source {
+  partition: number;
+  offset: bigint;
+  start: number;
+  first: number;
+  rows: Int32Array | undefined;
+}
+
 /** Rows of xs and ys side by side, appended per message and taken per batch. */
 export class RowPool {
   private readonly xs: Rows;
   private readonly ys: Rows | undefined;
   private readonly topic: string;
   private readonly skip: boolean;
+  private sources: Source[] = [];
 
   constructor(spec: ResolvedSpec, topic: string, skip: boolean, capacity: number) {
     this.xs = rowsFor(spec.xs, capacity);
@@ -82,23 +102,47 @@ export class RowPool {
     return this.xs.bytes + (this.ys?.bytes ?? 0);
   }
 
-  /** Adds a message's rows; returns how many rows the skip policy left out (images failing the marker check). */
-  append(table: Table, place: Place): number {
-    const bad = new Set<number>();
+  /**
+   * Adds a message's rows `from` to `to` (the pool takes a message in slices; a resume puts back only the rows a
+   * position names); returns how many of them the skip policy left out (images failing the marker check).
+   */
+  append(table: Table, place: Place, from = 0, to = table.numRows): number {
+    const found = new Set<number>();
     const images = [this.xs, this.ys].map((r) =>
-      r instanceof ImageRowList ? imageRows(table, r.feature, place, this.skip, bad) : undefined,
+      r instanceof ImageRowList ? imageRows(table, r.feature, place, this.skip, found) : undefined,
     );
+    const bad = new Set([...found].filter((i) => i >= from && i < to));
     let keep: Int32Array | undefined;
     if (bad.size > 0) {
-      keep = new Int32Array(table.numRows - bad.size);
-      for (let i = 0, k = 0; i < table.numRows; i++) if (!bad.has(i)) keep[k++] = i;
+      keep = new Int32Array(to - from - bad.size);
+      for (let i = from, k = 0; i < to; i++) if (!bad.has(i)) keep[k++] = i;
     }
+    const start = this.rows;
     [this.xs, this.ys].forEach((r, i) => {
-      if (r instanceof DenseRows) r.append(table, place, keep);
+      if (r instanceof DenseRows) r.append(table, place, from, to, keep);
       // With both outputs images, a row bad in one must leave the other too.
-      else if (r) r.add(bad.size > 0 ? images[i]!.filter((x) => !bad.has(x.row)) : images[i]!);
+      else if (r) r.add(images[i]!.filter((x) => x.row >= from && x.row < to && !bad.has(x.row)));
     });
+    if (this.rows > start) {
+      this.sources.push({ partition: place.partition, offset: place.offset, start, first: from, rows: keep });
+    }
     return bad.size;
+  }
+
+  /** The messages of pooled rows start..rows, in pool order: what a position lists as read but not delivered. */
+  pending(start: number): PendingMessage[] {
+    const out: PendingMessage[] = [];
+    this.sources.forEach((s, i) => {
+      const end = this.sources[i + 1]?.start ?? this.rows;
+      if (end <= start) return;
+      const offset = String(s.offset);
+      const previous = out.at(-1);
+      // Slices of one message lie side by side: its first pending row covers the rest of it.
+      if (previous?.partition === s.partition && previous.offset === offset) return;
+      const skipped = Math.max(0, start - s.start);
+      out.push({ partition: s.partition, offset, from: s.rows ? s.rows[skipped]! : s.first + skipped });
+    });
+    return out;
   }
 
   /** Tensors for rows `order[start..start+n)` (or start..start+n in pool order). */
@@ -130,15 +174,25 @@ export class RowPool {
     });
   }
 
-  /** Keeps rows `order[start..start+n)` for the next emit; the rest were delivered. */
-  keep(order: Int32Array | undefined, start: number, n: number): void {
-    this.xs.keep(order, start, n);
-    this.ys?.keep(order, start, n);
+  /** Keeps pool rows start..rows (moved to the front) for the next emit; the rows before were delivered. */
+  keepTail(start: number): void {
+    const rows = this.rows;
+    this.xs.keepTail(start);
+    this.ys?.keepTail(start);
+    this.sources = this.sources
+      .filter((s, i) => (this.sources[i + 1]?.start ?? rows) > start)
+      .map((s) => {
+        const skipped = Math.max(0, start - s.start);
+        const kept = { ...s, start: Math.max(0, s.start - start) };
+        if (s.rows) kept.rows = s.rows.subarray(skipped);
+        else kept.first = s.first + skipped;
+        return kept;
+      });
   }
 
   /** Empties the pool (a new epoch after an early stop, or the end). */
   clear(): void {
-    this.keep(undefined, 0, 0);
+    this.keepTail(this.rows);
   }
 
   private tensor(
@@ -152,7 +206,7 @@ export class RowPool {
     if (rows instanceof ImageRowList)
       return decodeImages(tf, rows.take(order, start, n), rows.feature, this.topic, this.skip, skipped);
     const { dtype, rowShape } = rows.layout;
-    // A fresh array per batch: tfjs-node keeps a reference to it until the tensor's first use.
+    // A view never handed out before: tfjs-node keeps a reference to it until the tensor's first use.
     return tf.tensor(rows.take(order, start, n), [n, ...rowShape], dtype);
   }
 }
@@ -171,17 +225,4 @@ function keptOrder(
     if (!dropped.has(images.list[i]!)) kept.push(i);
   }
   return Int32Array.from(kept);
-}
-
-/** A seeded Fisher–Yates permutation of 0..n-1. */
-export function permutation(n: number, random: () => number): Int32Array {
-  const idx = new Int32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = (random() * (i + 1)) | 0;
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-  }
-  return idx;
 }

@@ -1,7 +1,10 @@
 // The one conversion of user data to Arrow: an Arrow Table passes through, a nodejs-polars DataFrame and an Arquero
 // table go through their own Arrow IPC writers (columnar copies, no per-row work), plain records through Arrow's
-// JSON builder.
-import { Table, tableFromIPC, tableFromJSON } from 'apache-arrow';
+// JSON builder. BinaryView columns (nodejs-polars writes its binary columns so) become Binary: Arrow JS writes a
+// sliced BinaryView wrong, and stream() slices every table into messages.
+import { Binary, LargeBinary, Table, Type, makeData, makeVector, tableFromIPC, tableFromJSON } from 'apache-arrow';
+import type { Data, Vector } from 'apache-arrow';
+import { binaryValue } from './arrow-columns.ts';
 import { FeedCodes, feedError } from './errors.ts';
 
 /** One table of data: an Arrow Table, a nodejs-polars DataFrame, an Arquero table, or plain records. */
@@ -37,6 +40,10 @@ export function chunksOf(data: StreamInput): AsyncIterable<TableInput> | Iterabl
 
 /** Converts `data` to an Arrow Table, once. Throws PETAL_FEED_INPUT for anything else. */
 export function toArrowTable(data: TableInput, topic: string): Table {
+  return withoutBinaryViews(anyToArrow(data, topic));
+}
+
+function anyToArrow(data: TableInput, topic: string): Table {
   if (data instanceof Table) return data;
   if (Array.isArray(data)) {
     if (data.length === 0) return new Table();
@@ -57,4 +64,33 @@ export function toArrowTable(data: TableInput, topic: string): Table {
       fix: 'pass an Apache Arrow Table, a nodejs-polars DataFrame, an Arquero table, an array of plain records, or an (async) iterable of those as chunks',
     },
   );
+}
+
+/** `table` with each BinaryView column copied into a Binary one (LargeBinary past 2 GiB in one chunk). */
+function withoutBinaryViews(table: Table): Table {
+  if (!table.schema.fields.some((f) => f.type.typeId === Type.BinaryView)) return table;
+  const columns: Record<string, Vector> = {};
+  for (const field of table.schema.fields) {
+    const vector = table.getChild(field.name)!;
+    columns[field.name] = field.type.typeId === Type.BinaryView ? makeVector(vector.data.map(toBinary)) : vector;
+  }
+  return new Table(columns);
+}
+
+function toBinary(data: Data): Data {
+  const values = Array.from({ length: data.length }, (_, i) => binaryValue(data, i));
+  const bytes = values.reduce((n, v) => n + v.byteLength, 0);
+  const out = new Uint8Array(bytes);
+  const ends: number[] = [0];
+  for (const v of values) {
+    out.set(v, ends.at(-1)!);
+    ends.push(ends.at(-1)! + v.byteLength);
+  }
+  const nulls = data.nullCount > 0 && data.nullBitmap ? { nullCount: data.nullCount, nullBitmap: data.nullBitmap } : {};
+  const length = data.length;
+  if (bytes <= 0x7fffffff) {
+    return makeData({ type: new Binary(), length, valueOffsets: Int32Array.from(ends), data: out, ...nulls });
+  }
+  const valueOffsets = BigInt64Array.from(ends, BigInt);
+  return makeData({ type: new LargeBinary(), length, valueOffsets, data: out, ...nulls });
 }

@@ -18,7 +18,8 @@ export async function readTopicMeta(
       topic,
       partition,
       offset: 0n,
-      maxBytes: 1 << 20,
+      // The broker returns a first record batch whole whatever the limit: 1 byte asks for the meta record alone.
+      maxBytes: 1,
       maxWaitTime: 200,
     });
     const first = records[0];

@@ -1,0 +1,38 @@
+// The feed's shuffle: a seeded generator (mulberry32) whose whole state is one uint32, so a feed position can carry
+// it and a resumed feed draws exactly the permutations the first run would have drawn. Permutes indexes into one
+// reused Int32Array; the rows themselves never move.
+
+/** The starting state for `seed` and `epoch`: the same on every worker, different per epoch. */
+export function shuffleState(seed: number, epoch: number): number {
+  return (seed * 1000003 + epoch) >>> 0;
+}
+
+/** Seeded Fisher–Yates permutations of 0..n-1; `state` after each is what a resume starts from. */
+export class Shuffle {
+  state: number;
+  private order = new Int32Array(0);
+
+  constructor(state: number) {
+    this.state = state >>> 0;
+  }
+
+  /** A permutation of 0..n-1, valid until the next call (the array is reused). */
+  permutation(n: number): Int32Array {
+    if (this.order.length < n) this.order = new Int32Array(Math.max(n, 2 * this.order.length));
+    const order = this.order;
+    for (let i = 0; i < n; i++) order[i] = i;
+    // mulberry32 inlined: a call per draw costs more than the draw.
+    let a = this.state;
+    for (let i = n - 1; i > 0; i--) {
+      a = (a + 0x6d2b79f5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), a | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      const j = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * (i + 1)) | 0;
+      const swap = order[i]!;
+      order[i] = order[j]!;
+      order[j] = swap;
+    }
+    this.state = a;
+    return order;
+  }
+}
