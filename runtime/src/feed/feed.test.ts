@@ -26,6 +26,15 @@ describe('stream and feed', { timeout: 180_000 }, () => {
   let topic: string;
   const N = 100_000;
 
+  test('a table smaller than one message still reaches every partition, so no worker trains on nothing', async () => {
+    const summary = await stream(numericTable(103), {
+      connection: testBroker().connection,
+      topic: 'few',
+      partitions: 4,
+    });
+    assert.deepEqual(summary.partitionRows, [26, 26, 26, 25]);
+  });
+
   test('100 k rows over 8 partitions: every id once per epoch, two epochs the same multiset', async () => {
     const progress: number[] = [];
     const summary = await stream(numericTable(N), {

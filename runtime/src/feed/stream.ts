@@ -295,7 +295,10 @@ async function produce(
     let batches = 0;
     for await (const arrowTable of tables) {
       if (arrowTable.numRows === 0) continue;
-      const rows = rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES);
+      // A whole table gives every partition a share even when it is smaller than P messages (a few hundred photos
+      // would otherwise fill one message, and all but one worker would train on nothing).
+      const spread = meta.rows > 0 ? Math.ceil(meta.rows / meta.partitions) : Infinity;
+      const rows = Math.min(spread, rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES));
       for (const message of arrowMessages(arrowTable, rows)) {
         // Message indices run on across chunks, so the round-robin spreads chunks evenly too.
         const partition = partitionOf(batches, meta.partitions);
