@@ -555,15 +555,18 @@ def _():
     assert err["ename"] == "PETAL_CLUSTER_UP" and "%cluster down" in err["evalue"], err
 
 
-def train_cell(code, on_display):
-    """Runs a training cell; on_display(display_id) is called when its live card appears. Returns the reply, the
-    cell's iopub messages, and every comm message (whatever its parent: a comm answers its own open first)."""
+def train_cell(code, on_display, on_comm=None):
+    """Runs a training cell; on_display(display_id) is called when its live card appears, on_comm(msg) on each comm
+    message. Returns the reply, the cell's iopub messages, and every comm message (whatever its parent: a comm
+    answers its own open first)."""
     msg_id = kc.execute(code)
     outputs, comm = [], []
     while True:
         msg = kc.get_iopub_msg(timeout=TIMEOUT * 3)
         if msg["msg_type"].startswith("comm_"):
             comm.append(msg)
+            if on_comm:
+                on_comm(msg)
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         outputs.append(msg)
@@ -627,7 +630,83 @@ def _():
     assert "[worker:1] worker:1 joined" in data["text/plain"], data
 
 
-@check("cluster: a remote task's error fails the cell with its PetalError; %cluster down stops every task")
+def follow_steps(at_step, act):
+    """on_display/on_comm for train_cell: follows the live card over a comm and calls act() once, the first time
+    the card reaches at_step."""
+    comm_id = uuid.uuid4().hex
+    done = []
+
+    def on_display(display_id):
+        send(kc.shell_channel, "comm_open", {"comm_id": comm_id, "target_name": LIVE_TARGET, "data": {"displayId": display_id}})
+
+    def on_comm(msg):
+        if done or msg["msg_type"] != "comm_msg" or msg["content"]["comm_id"] != comm_id:
+            return
+        if msg["content"]["data"]["card"]["step"] >= at_step:
+            done.append(True)
+            act()
+
+    return on_display, on_comm, done
+
+
+@check("cluster: SIGKILL of a worker mid-%train: one line names it, the job rolls back and finishes; restarts counted")
+def _():
+    _, outputs = ok("%cluster status")
+    before = of(outputs, "execute_result")[0]["data"][CLUSTER_MIME]
+    assert before["restarts"] == 0 and before["maxRestarts"] == 3, before
+    victim = next(t["pid"] for t in before["tasks"] if t["id"] == "worker:1")
+    ckpt = os.path.join(WORK, "ckpt-failover")
+    on_display, on_comm, killed = follow_steps(8, lambda: os.kill(victim, signal.SIGKILL))
+    reply, outputs, _ = train_cell(
+        f'%train {{ ...opts, checkpoint: {{ dir: {json.dumps(ckpt)}, everySteps: 4 }} }} --epochs 6', on_display, on_comm
+    )
+    assert killed, "the card reached step 8 and worker:1 was killed"
+    assert reply["content"]["status"] == "ok", (reply["content"], of(outputs, "error"))
+    card = live_ends(outputs, TRAIN_MIME)
+    assert card["state"] == "done" and len(card["epochPoints"]) == 6, card
+    rollbacks = card.get("rollbacks", [])
+    assert [(r["task"], r["cause"]) for r in rollbacks] == [("worker:1", "was killed (SIGKILL)")], rollbacks
+    assert rollbacks[0]["toStep"] % 4 == 0 and rollbacks[0]["toStep"] <= card["step"], rollbacks
+    stderr = "".join(c["text"] for c in of(outputs, "stream") if c["name"] == "stderr")
+    line = f"worker:1 was killed (SIGKILL); replacing it and rolling back to step {rollbacks[0]['toStep']}"
+    assert line in stderr, stderr[-3000:]
+    assert "worker:1 was killed (SIGKILL): replaced, rolled back" in of(outputs, "update_display_data")[-1]["data"]["text/plain"]
+    _, outputs = ok("%cluster status")
+    after = of(outputs, "execute_result")[0]["data"]
+    status = after[CLUSTER_MIME]
+    assert status["state"] == "running" and status["restarts"] >= 1, status
+    worker = next(t for t in status["tasks"] if t["id"] == "worker:1")
+    assert worker["restarts"] >= 1 and worker["pid"] != victim and worker["state"] == "up", worker
+    assert "1 of 3 worker restarts used" in after["text/plain"], after["text/plain"]
+    assert not alive(victim)
+    state["pids"] = {t["id"]: t["pid"] for t in status["tasks"]}
+
+
+@check("cluster: interrupting a %train cell stops the job (PETAL_TRAIN_ABORTED); the next %train on the cluster runs")
+def _():
+    mids = []
+    on_display, on_comm, interrupted = follow_steps(
+        3, lambda: mids.append(send(kc.control_channel, "interrupt_request", {}))
+    )
+    reply, outputs, _ = train_cell("%train opts --epochs 50", on_display, on_comm)
+    assert interrupted, "the card reached step 3 and the cell was interrupted"
+    control = kc.control_channel.get_msg(timeout=TIMEOUT)
+    assert control["msg_type"] == "interrupt_reply" and control["parent_header"]["msg_id"] == mids[0], control
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "PETAL_TRAIN_ABORTED", content
+    assert "cluster is still up" in content["evalue"], content
+    card = live_ends(outputs, TRAIN_MIME)
+    assert card["state"] == "failed" and card["error"]["code"] == "PETAL_TRAIN_ABORTED", card
+    assert len(card["epochPoints"]) < 50, card["epochPoints"]
+    _, outputs = ok("%cluster status")
+    status = of(outputs, "execute_result")[0]["data"][CLUSTER_MIME]
+    assert status["state"] == "running" and {t["id"]: t["pid"] for t in status["tasks"]} == state["pids"], status
+    reply, outputs, _ = train_cell("%train opts --epochs 1", lambda _id: None)
+    assert reply["content"]["status"] == "ok", (reply["content"], of(outputs, "error"))
+    assert live_ends(outputs, TRAIN_MIME)["state"] == "done"
+
+
+@check("cluster: a remote task's error fails the cell with its PetalError; %cluster down stops every task; up --max-restarts 0")
 def _():
     # worker:0 builds the model from the feed's columns: a column the topic lacks fails there, named, with a fix
     reply, outputs, _ = train_cell(
@@ -645,8 +724,13 @@ def _():
     assert [pid for pid in state["pids"].values() if alive(pid)] == [], "a task outlived %cluster down"
     err = error("%train opts")
     assert err["ename"] == "PETAL_CLUSTER_DOWN" and "%cluster up --ps 1 --workers 2" in err["evalue"], err
-    _, outputs = ok("%cluster up --ps 1 --workers 1")  # up again: the shutdown check below stops it with the kernel
-    state["pids"] = {t["id"]: t["pid"] for t in live_ends(outputs, CLUSTER_MIME)["tasks"]}
+    err = error("%cluster up --max-restarts many")
+    assert err["ename"] == "PETAL_MAGIC_USAGE" and "--max-restarts must be an integer from 0 to 1000" in err["evalue"], err
+    # up again: the shutdown check below stops it with the kernel
+    _, outputs = ok("%cluster up --ps 1 --workers 1 --max-restarts 0")
+    card = live_ends(outputs, CLUSTER_MIME)
+    assert (card["restarts"], card["maxRestarts"]) == (0, 0), card
+    state["pids"] = {t["id"]: t["pid"] for t in card["tasks"]}
 
 
 @check("shutdown on control stops the broker and the cluster and leaves no child process")

@@ -38,6 +38,20 @@ export function escapeHtml(text: string): string {
 }
 
 /** `value` (copied) showing as `text` alone: for results whose rich view is a live card already shown above. */
+/** Marks a value whose output is already below the cell (a display handle, a gallery): as the last expression of
+ * a cell it gets no execute_result, as IPython's display() returns None. */
+export const SHOWN = Symbol.for('petal.shown');
+
+/** `value`, marked as already shown (see SHOWN). */
+export function shown<T extends object>(value: T): T {
+  return Object.defineProperty(value, SHOWN, { enumerable: false, value: true });
+}
+
+/** True for a value marked by shown(). */
+export function isShown(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[SHOWN] === true;
+}
+
 export function withText<T extends object>(value: T, text: string): T {
   return Object.defineProperty({ ...value }, DISPLAY, { enumerable: false, value: () => ({ 'text/plain': text }) });
 }

@@ -23,9 +23,11 @@ const HOOK = '__petal__';
 /**
  * Globals every cell sees. It is prepended to the declarations tslab carries between cells: tslab keeps only
  * declarations of names, so this block never piles up. tslab compiles a name declared there as a variable of an
- * earlier cell (`exports.prompt`), so the values are also set among those variables (see `provide`).
+ * earlier cell (`exports.prompt`), so the values are also set among those variables (see `provide`). `extra` goes
+ * inside the `declare global` block (tfjs-node's types for `tf`, once a cell mentions it).
  */
-const PRELUDE = `declare global {
+const prelude = (extra: string): string => `declare global {
+${extra}
   /** Asks the person at the notebook for a line of text (a Jupyter input_request). */
   function prompt(message?: string, defaultValue?: string): string | null;
   /** Asks a yes/no question; true for "y" or "yes". */
@@ -38,6 +40,9 @@ const PRELUDE = `declare global {
 }
 `;
 
+/** A cell that may use TensorFlow: from it on, `tf` from "petal" is typed with tfjs-node's module. */
+const MENTIONS_TF = /\btf\b/;
+
 /** What a cell did: its last expression's value, or why it failed. */
 export type Outcome = { ok: true; hasValue: boolean; value: unknown } | { ok: false; error: unknown };
 
@@ -48,6 +53,8 @@ export interface EvaluatorOptions {
   magics: MagicRegistry;
   /** Declaration text of the module "petal" (types.ts plus its values). */
   declaration: string;
+  /** What types `tf` in full (declaration.ts's tfDeclaration()), added from the first cell that mentions `tf`. */
+  tfDeclaration: string;
 }
 
 const DIAGNOSTIC_FORMAT = '%s%d:%d - %s';
@@ -69,10 +76,11 @@ function serveDeclaration(dir: string, declaration: string): void {
 const STUCK_TIMER = /rebuildTimer|clearing unexpected/;
 
 /**
- * A converter with PRELUDE before every cell's declarations, which replaces a stuck tslab converter with a fresh one
- * (declarations live in the executor, so nothing is lost) and tries again once.
+ * A converter with the prelude before every cell's declarations (`prelude(src)` gives it for the cell's source), which
+ * replaces a stuck tslab converter with a fresh one (declarations live in the executor, so nothing is lost) and tries
+ * again once.
  */
-function preludedConverter(create: () => Converter): Converter {
+function preludedConverter(create: () => Converter, prelude: (src: string) => string): Converter {
   let converter = create();
   const retry = <T>(call: (c: Converter) => T): T => {
     try {
@@ -89,9 +97,9 @@ function preludedConverter(create: () => Converter): Converter {
     }
   };
   return {
-    convert: (decls, src) => retry((c) => c.convert(PRELUDE + decls, src)),
-    inspect: (decls, src, position) => retry((c) => c.inspect(PRELUDE + decls, src, position)),
-    complete: (decls, src, position) => retry((c) => c.complete(PRELUDE + decls, src, position)),
+    convert: (decls, src) => retry((c) => c.convert(prelude(src) + decls, src)),
+    inspect: (decls, src, position) => retry((c) => c.inspect(prelude(src) + decls, src, position)),
+    complete: (decls, src, position) => retry((c) => c.complete(prelude(src) + decls, src, position)),
     addModule: (name, content, meta) => retry((c) => c.addModule(name, content, meta)),
     close: () => converter.close(),
   };
@@ -126,14 +134,22 @@ export class Evaluator {
   constructor(options: EvaluatorOptions) {
     this.#magics = options.magics;
     serveDeclaration(options.dir, options.declaration);
+    // Sticky: once loaded, tfjs-node's declarations stay in the program (dropping them would mean loading them again).
+    let tfTyped = false;
+    const light = prelude('');
+    const full = prelude(options.tfDeclaration);
+    const preludeFor = (src: string): string => {
+      tfTyped ||= MENTIONS_TF.test(src);
+      return tfTyped ? full : light;
+    };
     let node: Converter | undefined;
     let browser: Converter | undefined;
     this.#convs = {
       get node() {
-        return (node ??= preludedConverter(() => createConverter({ isJS: false, isBrowser: false })));
+        return (node ??= preludedConverter(() => createConverter({ isJS: false, isBrowser: false }), preludeFor));
       },
       get browser() {
-        return (browser ??= preludedConverter(() => createConverter({ isJS: false, isBrowser: true })));
+        return (browser ??= preludedConverter(() => createConverter({ isJS: false, isBrowser: true }), preludeFor));
       },
       close() {
         node?.close();
@@ -169,7 +185,7 @@ export class Evaluator {
     });
   }
 
-  /** Makes `name` a global of every cell (it must be declared in PRELUDE too). */
+  /** Makes `name` a global of every cell (it must be declared in the prelude too). */
   provide(name: string, value: unknown): void {
     (globalThis as Record<string, unknown>)[name] = value;
     this.#executor.locals[name] = value;

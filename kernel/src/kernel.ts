@@ -6,10 +6,11 @@ import type * as Zmq from 'zeromq';
 import { PetalError } from '@petal/runtime';
 import { createPetalApi } from './api/create-api.ts';
 import type { OutputSink } from './api/create-api.ts';
-import { petalDeclaration } from './api/declaration.ts';
+import { Interrupts } from './api/interrupts.ts';
+import { petalDeclaration, tfDeclaration } from './api/declaration.ts';
 import type { PetalModule } from './api/types.ts';
 import { CommManager } from './comms.ts';
-import { mimeBundle } from './display.ts';
+import { isShown, mimeBundle } from './display.ts';
 import { errorContent } from './error-content.ts';
 import { Evaluator } from './evaluator.ts';
 import { kernelInfo, startIoWorker } from './kernel-info.ts';
@@ -32,6 +33,13 @@ const zmq = createRequire(import.meta.url)('zeromq') as typeof Zmq;
 const STREAM_FLUSH_BYTES = 64 * 1024;
 const IOPUB_HIGH_WATER_MARK = 100_000;
 const ABORT_WINDOW_MS = 200;
+/**
+ * After an interrupt stopped a cell's jobs, how long the cell may take to end with their error before it is ended
+ * as interrupted (one that awaits more than the job). Long enough for the rejection to reach the cell's await.
+ */
+const AFTER_JOBS_MS = 250;
+/** How long stopping a cell's jobs may take before the cell is ended as interrupted anyway (a second interrupt: at once). */
+const JOBS_STOP_MS = 30_000;
 
 export interface KernelOptions {
   connection: ConnectionInfo;
@@ -52,6 +60,7 @@ export class Kernel {
   readonly #resources = new Resources();
   readonly #history = new History();
   readonly #magics: MagicRegistry = builtinMagics();
+  readonly #interrupts = new Interrupts();
   readonly #comms: CommManager;
   readonly #api: PetalModule;
   readonly #evaluator: Evaluator;
@@ -66,6 +75,10 @@ export class Kernel {
   #parent: Message | undefined;
   #allowStdin = false;
   #executing = false;
+  /** Counts executions, so a late interrupt never ends the cell after the one it was meant for. */
+  #executions = 0;
+  /** An interrupt is waiting for the jobs it stopped to wind down. */
+  #stoppingJobs = false;
   #streams = { stdout: '', stderr: '' };
   #flushScheduled = false;
   #stopping: Promise<void> | undefined;
@@ -93,12 +106,20 @@ export class Kernel {
       write: (name, text) => this.#write(name, text),
       executing: () => this.#executing,
     };
-    this.#api = createPetalApi({ resources: this.#resources, magics: this.#magics, comms: this.#comms, output, dir });
+    this.#api = createPetalApi({
+      resources: this.#resources,
+      magics: this.#magics,
+      comms: this.#comms,
+      output,
+      dir,
+      interrupts: this.#interrupts,
+    });
     this.#evaluator = new Evaluator({
       dir,
       api: this.#api,
       magics: this.#magics,
       declaration: petalDeclaration(Object.keys(this.#api)),
+      tfDeclaration: tfDeclaration(),
     });
     this.#installGlobals();
   }
@@ -121,9 +142,28 @@ export class Kernel {
     this.#publish('error', { ...errorContent(err) });
   }
 
-  /** SIGINT: ends a cell that awaits (one that computes is ended by breakOnSigint). */
+  /**
+   * SIGINT: ends a cell that awaits (one that computes is ended by breakOnSigint). Training jobs the cells started
+   * are stopped first: the cell then ends with the job's PETAL_TRAIN_ABORTED once every task has left the job, so
+   * the cluster is free for the next cell; a cell still waiting on something else is ended as interrupted after.
+   */
   interrupt(): void {
-    this.#evaluator.interrupt();
+    const stopping = this.#stoppingJobs ? undefined : this.#interrupts.interrupt(new Interrupted());
+    if (!stopping) {
+      this.#evaluator.interrupt();
+      return;
+    }
+    this.#stoppingJobs = true;
+    const execution = this.#executions;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, JOBS_STOP_MS)));
+    void Promise.race([stopping, late]).then(() => {
+      clearTimeout(timer);
+      this.#stoppingJobs = false;
+      setTimeout(() => {
+        if (this.#executing && this.#executions === execution) this.#evaluator.interrupt();
+      }, AFTER_JOBS_MS);
+    });
   }
 
   /** Stops everything the kernel started, closes the sockets, then calls onExit. Idempotent. */
@@ -342,10 +382,11 @@ export class Kernel {
     if (storeHistory) this.#history.add(count, code);
     this.#allowStdin = content.allow_stdin === true;
     this.#executing = true;
+    this.#executions += 1;
     const outcome = await this.#evaluator.execute(code).finally(() => (this.#executing = false));
     this.#allowStdin = false;
     if (outcome.ok) {
-      if (outcome.hasValue && !silent) {
+      if (outcome.hasValue && !silent && !isShown(outcome.value)) {
         let bundle;
         try {
           bundle = mimeBundle(outcome.value);

@@ -2,6 +2,8 @@
 // A Node client speaks the wire protocol over ZeroMQ to a real kernel process (as JupyterLab's server does):
 //   - round trip of the cell `1+1`: execute_request sent → execute_reply and the idle status received (p50, p95);
 //   - the same on stock tslab 1.0.22 in the same run: ratio = tslab p50 ÷ Petal p50 (> 1: Petal is faster);
+//   - the first cell importing "petal" (loading its declarations into the cells' TypeScript program), the round
+//     trip of `1+1` after it (what a notebook's cells cost), and the first cell naming `tf` (tfjs-node's types);
 //   - metric updates delivered to a comm client: a cell opens a comm and sends N small metric messages as fast as
 //     it can; the client counts the comm_msgs it receives (delivered/s and how many arrived).
 import { spawn } from 'node:child_process';
@@ -165,15 +167,22 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-async function roundTrips(kernel: Running): Promise<number[]> {
+async function roundTrips(kernel: Running, cells = CELLS): Promise<number[]> {
   for (let i = 0; i < WARMUP; i++) await kernel.client.execute('1+1');
   const times: number[] = [];
-  for (let i = 0; i < CELLS; i++) {
+  for (let i = 0; i < cells; i++) {
     const start = performance.now();
     await kernel.client.execute('1+1');
     times.push(performance.now() - start);
   }
   return times;
+}
+
+/** How long one cell takes, in ms. */
+async function cellMs(kernel: Running, code: string): Promise<number> {
+  const start = performance.now();
+  await kernel.client.execute(code);
+  return performance.now() - start;
 }
 
 async function commRate(kernel: Running): Promise<{ rate: number; delivered: number; ms: number }> {
@@ -189,8 +198,6 @@ async function commRate(kernel: Running): Promise<{ rate: number; delivered: num
     return data.done === true;
   }, 60_000);
   ended.catch(() => {}); // raced below; a lost end marker must not crash the run later
-  // Type-loading "petal" (and tfjs-node's declarations with it) happens once per kernel: not part of the rate.
-  await kernel.client.execute('import { comms } from "petal";');
   const start = performance.now();
   const cell = kernel.client.execute(
     `const metrics = comms.open("petal.metrics", {});
@@ -211,9 +218,19 @@ try {
   const petal = await startKernel('petal', dir);
   let petalTimes: number[];
   let comm: { rate: number; delivered: number; ms: number };
+  let importMs: number;
+  let afterImport: number[];
+  let tfTypesMs: number;
   try {
     petalTimes = await roundTrips(petal);
+    // The first cell importing "petal": its declarations load into the cells' TypeScript program then.
+    importMs = await cellMs(petal, 'import { comms } from "petal";');
+    // A notebook's cells run with "petal" imported: their round trip then, on a quarter of the cells.
+    afterImport = await roundTrips(petal, Math.ceil(CELLS / 4));
     comm = await commRate(petal);
+    // The first cell mentioning `tf`: tfjs-node's declarations load then (not for cells that never use TensorFlow).
+    // (a type only: the cell must not load libtensorflow itself, which `tf`'s getter does)
+    tfTypesMs = await cellMs(petal, 'type Tf = typeof import("petal")["tf"];');
   } finally {
     await stopKernel(petal);
   }
@@ -229,6 +246,7 @@ try {
   const tslabP50 = percentile(tslabTimes, 50);
   process.stdout.write(
     `  petal  1+1 round trip  p50 ${p50.toFixed(2)} ms  p95 ${p95.toFixed(2)} ms  (goal p50 ≤ 30 ms)\n` +
+      `  petal  first \`import { comms } from "petal"\` ${importMs.toFixed(0)} ms; then 1+1 p50 ${percentile(afterImport, 50).toFixed(2)} ms; first cell naming \`tf\` ${tfTypesMs.toFixed(0)} ms\n` +
       `  tslab  1+1 round trip  p50 ${tslabP50.toFixed(2)} ms  p95 ${percentile(tslabTimes, 95).toFixed(2)} ms  (stock tslab 1.0.22, same run)\n` +
       `  comm   ${comm.delivered}/${UPDATES} metric updates delivered in ${comm.ms.toFixed(0)} ms: ${comm.rate.toFixed(0)} updates/s\n` +
       `  ratio (tslab p50 ÷ Petal p50) = ${(tslabP50 / p50).toFixed(2)}\n`,
@@ -239,6 +257,9 @@ try {
     p50_ms: round(p50),
     p95_ms: round(p95),
     tslab_p50_ms: round(tslabP50),
+    import_ms: Math.round(importMs),
+    p50_after_import_ms: round(percentile(afterImport, 50)),
+    tf_types_ms: Math.round(tfTypesMs),
     comm_updates_per_s: Math.round(comm.rate),
     comm_delivered: comm.delivered,
     comm_sent: UPDATES,

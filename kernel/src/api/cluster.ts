@@ -1,8 +1,9 @@
 // `cluster` of the "petal" module (and `%cluster up|down|status`): one cluster per kernel over the runtime's
-// startCluster(), a live ClusterCard while it starts, its tasks' log lines and failures written to the cell that is
-// running when they happen (and kept for `%logs`), and a teardown entry in the kernel's resources.
-import { PetalError, startCluster } from '@petal/runtime';
-import type { Cluster, ClusterListener, ClusterStatus, PsMode } from '@petal/runtime';
+// startCluster(), a live ClusterCard while it starts, its tasks' log lines, failures and restarts written to the cell
+// that is running when they happen (and kept for `%logs`), and a teardown entry in the kernel's resources. A job
+// running takes the restart events over (train.ts), to name the step it rolls back to in the same line.
+import { PetalError, restartLine, startCluster } from '@petal/runtime';
+import type { Cluster, ClusterListener, ClusterStatus, PsMode, TaskRestart } from '@petal/runtime';
 import { withText } from '../display.ts';
 import type { LiveOutputs } from '../live/live-outputs.ts';
 import { cardValue } from '../outputs/card-bundle.ts';
@@ -30,6 +31,8 @@ export interface ClusterApiDeps {
 export interface KernelClusterApi extends ClusterApi {
   /** The running cluster; throws PETAL_CLUSTER_DOWN naming `%cluster up` when there is none. */
   running(): Cluster;
+  /** While a job runs, its restart events go to `sink` instead of a line of their own; returns the undo. */
+  takeRestarts(sink: (restart: TaskRestart) => void): () => void;
 }
 
 /** The panel's view of a cluster status. */
@@ -53,25 +56,39 @@ export function clusterCard(status: ClusterStatus, readyMs?: number): ClusterCar
       state: t.state,
       heartbeatAgeMs: Math.max(0, now - t.lastHeartbeat),
       ...(t.failure === undefined ? {} : { failure: t.failure }),
+      restarts: t.restarts,
     })),
     ...(readyMs === undefined ? {} : { readyMs }),
+    restarts: status.restarts,
+    maxRestarts: status.maxRestarts,
     ...(status.failure ? { error: { message: status.failure } } : {}),
   };
 }
 
+/** What libtensorflow prints on stderr whenever it loads (absl's preamble, oneDNN's notice): kept for `%logs`, kept
+ * out of the cell, where every worker would repeat it. TF_CPP_MIN_LOG_LEVEL does not silence these. */
+const LOAD_BANNER =
+  /^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR|I0000 .*port\.cc:\d+\] oneDNN custom operations are on)/;
+
 export function createClusterApi(deps: ClusterApiDeps): KernelClusterApi {
   let current: { cluster: Cluster; readyMs: number; forget: () => void } | undefined;
+  let restartSink: ((restart: TaskRestart) => void) | undefined;
+  const say = (task: string, text: string): void => {
+    deps.logs.add({ task, stream: 'stderr', text, time: Date.now() });
+    if (deps.output.executing()) deps.output.write('stderr', `[${task}] ${text}\n`);
+  };
 
   // Remote logs in the cell: what a task prints while a cell runs shows under that cell, prefixed by the task.
   const listener: ClusterListener = {
     onLog: (line) => {
       deps.logs.add(line);
-      if (deps.output.executing()) deps.output.write('stderr', `[${line.task}] ${line.text}\n`);
+      if (deps.output.executing() && !LOAD_BANNER.test(line.text))
+        deps.output.write('stderr', `[${line.task}] ${line.text}\n`);
     },
-    onTaskFailed: (task) => {
-      const text = `${task.id} failed: ${task.failure ?? 'unknown cause'}`;
-      deps.logs.add({ task: task.id, stream: 'stderr', text, time: Date.now() });
-      if (deps.output.executing()) deps.output.write('stderr', `[${task.id}] ${text}\n`);
+    onTaskFailed: (task) => say(task.id, `${task.id} failed: ${task.failure ?? 'unknown cause'}`),
+    onRestart: (restart) => {
+      if (restartSink) restartSink(restart);
+      else say(restart.task, restartLine(restart));
     },
   };
 
@@ -94,11 +111,25 @@ export function createClusterApi(deps: ClusterApiDeps): KernelClusterApi {
   return {
     running,
 
+    takeRestarts(sink) {
+      restartSink = sink;
+      return () => {
+        if (restartSink === sink) restartSink = undefined;
+      };
+    },
+
     async up(options: ClusterUpOptions = {}): Promise<ClusterCard> {
-      checkOptions('PETAL_CLUSTER_OPTIONS', 'cluster.up()', options, ['ps', 'workers', 'mode']);
+      checkOptions('PETAL_CLUSTER_OPTIONS', 'cluster.up()', options, ['ps', 'workers', 'mode', 'maxRestarts']);
       const ps = options.ps ?? 1;
       const workers = options.workers ?? 2;
       const mode = (options.mode ?? 'sync') as PsMode;
+      const { maxRestarts } = options;
+      if (maxRestarts !== undefined && !(Number.isInteger(maxRestarts) && maxRestarts >= 0 && maxRestarts <= 1000))
+        throw new PetalError(
+          'PETAL_CLUSTER_OPTIONS',
+          `cluster.up() option "maxRestarts" must be an integer from 0 to 1000, not ${String(maxRestarts)}`,
+          { fix: 'cluster.up({ maxRestarts: 3 }) (0: a failed worker fails the cluster at once)' },
+        );
       if (current && current.cluster.state !== 'failed' && current.cluster.state !== 'stopped') {
         const st = current.cluster.status();
         throw new PetalError(
@@ -122,7 +153,14 @@ export function createClusterApi(deps: ClusterApiDeps): KernelClusterApi {
       const live = deps.live.start('cluster', starting);
       let cluster: Cluster;
       try {
-        cluster = await startCluster({ ...deps.startOptions, ps, workers, mode, listener });
+        cluster = await startCluster({
+          ...deps.startOptions,
+          ps,
+          workers,
+          mode,
+          ...(maxRestarts === undefined ? {} : { maxRestarts }),
+          listener,
+        });
       } catch (err) {
         live.finish({ ...starting, state: 'failed', error: cardError(err) });
         throw err;
@@ -137,7 +175,7 @@ export function createClusterApi(deps: ClusterApiDeps): KernelClusterApi {
       live.finish(card);
       return withText(
         card,
-        `cluster running: ${ps} PS, ${workers} workers, mode ${mode}, ready in ${(readyMs / 1000).toFixed(1)} s`,
+        `cluster running: ${ps} PS, ${workers} workers, mode ${mode}, up to ${card.maxRestarts} worker restarts, ready in ${(readyMs / 1000).toFixed(1)} s`,
       );
     },
 

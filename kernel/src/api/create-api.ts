@@ -1,9 +1,10 @@
 // The "petal" module object cells import, built once per kernel from the kernel's parts. Its type is PetalModule
 // (types.ts), the declaration cells are checked against.
-import { loadTf } from '@petal/runtime';
+import { imageTable, listImageFolder, loadTf, locateFlowers, stratifiedSplit, transferModel } from '@petal/runtime';
 import type { CommManager } from '../comms.ts';
 import { LiveOutputs } from '../live/live-outputs.ts';
 import type { MagicRegistry } from '../magics/registry.ts';
+import { shown } from '../display.ts';
 import { cardValue } from '../outputs/card-bundle.ts';
 import type { Resources } from '../resources.ts';
 import { createClusterApi } from './cluster.ts';
@@ -14,6 +15,7 @@ import type { KafkaApiOptions } from './kafka.ts';
 import { createNpmApi } from './npm.ts';
 import { createStreamApi } from './stream.ts';
 import { TaskLogs } from './task-logs.ts';
+import { Interrupts } from './interrupts.ts';
 import { createTrainApi } from './train.ts';
 import type { DisplayHandle, DisplayOptions, Help, PetalModule, TfModule } from './types.ts';
 
@@ -35,6 +37,8 @@ export interface ApiOptions {
   dir: string;
   kafka?: Omit<KafkaApiOptions, 'resources'>;
   cluster?: ClusterApiDeps['startOptions'];
+  /** What an interrupt of the kernel stops (training jobs); default: nothing outside this API hears of them. */
+  interrupts?: Interrupts;
 }
 
 let displays = 0;
@@ -54,9 +58,18 @@ export function createPetalApi(options: ApiOptions): PetalModule {
     stream: (data, streamOptions) => streams.stream(data, streamOptions),
     topics: () => streams.topics(),
     cluster: { up: (o) => cluster.up(o), down: () => cluster.down(), status: () => cluster.status() },
-    train: createTrainApi({ kafka, cluster, live, resolveTopic: (name) => streams.resolve(name) }),
+    train: createTrainApi({
+      kafka,
+      cluster,
+      live,
+      output,
+      interrupts: options.interrupts ?? new Interrupts(),
+      resolveTopic: (name) => streams.resolve(name),
+    }),
     gallery: createGallery(output, () => `petal-${process.pid}-${++displays}`),
     logs: (task) => cardValue('logs', logs.card(task)),
+    datasets: { locateFlowers, listImageFolder, imageTable, stratifiedSplit },
+    models: { transferModel },
     npm: createNpmApi({ dir: options.dir, resources: options.resources, write: output.write }),
     comms: {
       registerTarget: (name, handler) => comms.registerTarget(name, handler),
@@ -66,7 +79,7 @@ export function createPetalApi(options: ApiOptions): PetalModule {
     display(value: unknown, displayOptions: DisplayOptions = {}): DisplayHandle {
       const id = displayOptions.id ?? `petal-${process.pid}-${++displays}`;
       output.display(value, id, false);
-      return { id, update: (next: unknown) => output.display(next, id, true) };
+      return shown({ id, update: (next: unknown) => output.display(next, id, true) });
     },
     clearOutput(wait = false): void {
       output.clear(wait);

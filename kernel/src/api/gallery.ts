@@ -1,7 +1,7 @@
 // `gallery` of the "petal" module: shows a GalleryCard (images as data URLs, labels, predictions, probabilities,
 // a confusion matrix) below the running cell.
 import { PetalError } from '@petal/runtime';
-import { withText } from '../display.ts';
+import { shown, withText } from '../display.ts';
 import { cardValue } from '../outputs/card-bundle.ts';
 import type { GalleryCard } from '../outputs/types.ts';
 import type { OutputSink } from './create-api.ts';
@@ -30,6 +30,6 @@ export function createGallery(output: OutputSink, nextId: () => string): (card: 
     const full: GalleryCard = { ...card, version: 1, items };
     output.display(cardValue('gallery', full), nextId(), false);
     const cut = items.length < card.items.length ? ` (the first ${items.length} of ${card.items.length})` : '';
-    return withText(full, `gallery: ${items.length} images${cut}`);
+    return shown(withText(full, `gallery: ${items.length} images${cut}`));
   };
 }

@@ -1,12 +1,16 @@
 // `train` of the "petal" module (and `%train EXPR`): builds the runtime's job spec from a tfjs model and a few
 // options (cluster size and mode from the running cluster, feed names through stream()'s map), runs it with
-// cluster.train() and keeps a live TrainCard current. Errors of remote tasks propagate as the cell's error.
-import type { JobSpec } from '@petal/runtime';
+// cluster.train() and keeps a live TrainCard current. Errors of remote tasks propagate as the cell's error. A worker
+// lost mid-job is one line in the running cell and one rollback on the card; an interrupt stops the job (Interrupts).
+import { lostCause, restartLine, rollbackLine } from '@petal/runtime';
+import type { JobSpec, TaskRestart } from '@petal/runtime';
 import { withText } from '../display.ts';
 import type { LiveOutputs } from '../live/live-outputs.ts';
 import type { TrainCard } from '../outputs/types.ts';
 import { cardError, checkOptions } from './check-options.ts';
 import type { KernelClusterApi } from './cluster.ts';
+import type { OutputSink } from './create-api.ts';
+import type { Interrupts } from './interrupts.ts';
 import { TrainSeries } from './train-series.ts';
 import type { JobFeedSpec, KafkaApi, OptimizerSpec, TrainOptions, TrainSummary } from './types.ts';
 
@@ -31,6 +35,9 @@ export interface TrainApiDeps {
   kafka: KafkaApi;
   cluster: KernelClusterApi;
   live: LiveOutputs;
+  output: OutputSink;
+  /** What an interrupt stops: the job runs under its signal. */
+  interrupts: Interrupts;
   /** A stream() name → its last topic (an exact topic name passes through). */
   resolveTopic(name: string): string;
 }
@@ -106,18 +113,35 @@ export function createTrainApi(deps: TrainApiDeps): (options: TrainOptions) => P
       };
       live.update(card);
     };
+    // Restarts during the job: held until the job says where it rolls back to, then one line names both.
+    const restarts = new Map<string, TaskRestart>();
+    const say = (text: string): void => {
+      if (deps.output.executing()) deps.output.write('stderr', `${text}\n`);
+    };
+    const giveBack = deps.cluster.takeRestarts((r) => restarts.set(r.task, r));
     try {
-      const result = await cluster.train(spec, connection, {
-        ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
-        onStep: (m) => {
-          series.onStep(m);
-          refresh();
-        },
-        onEpoch: (m) => {
-          series.onEpoch(m);
-          refresh();
-        },
-      });
+      const result = await deps.interrupts.run((signal) =>
+        cluster.train(spec, connection, {
+          ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
+          signal,
+          onRollback: ({ task, toStep }) => {
+            const restart = restarts.get(task);
+            restarts.delete(task);
+            const cause = restart ? lostCause(restart) : 'was lost';
+            say(rollbackLine(task, cause, toStep));
+            card = { ...card, rollbacks: [...(card.rollbacks ?? []), { task, cause, toStep, time: Date.now() }] };
+            refresh();
+          },
+          onStep: (m) => {
+            series.onStep(m);
+            refresh();
+          },
+          onEpoch: (m) => {
+            series.onEpoch(m);
+            refresh();
+          },
+        }),
+      );
       refresh();
       card = { ...card, state: 'done', step: Math.max(card.step, result.globalStep), modelPath: result.modelPath };
       live.finish(card);
@@ -140,6 +164,9 @@ export function createTrainApi(deps: TrainApiDeps): (options: TrainOptions) => P
     } catch (err) {
       live.finish({ ...card, state: 'failed', elapsedMs: Date.now() - started, error: cardError(err) });
       throw err;
+    } finally {
+      giveBack();
+      for (const r of restarts.values()) say(restartLine(r)); // replaced, but the job ended before rolling back
     }
   };
 }

@@ -1,9 +1,10 @@
 // The typed API cells import from "petal". This file holds declarations only: the kernel serves its text as the
 // declaration of the module "petal" to the cells' TypeScript service (completion, type errors), and the
-// implementation (create-api.ts) is checked against it by tsc, so the two cannot drift. Its only imports are types of
-// tfjs-node and of the output cards; the kernel rewrites their specifiers to absolute paths when serving it (see
-// declaration.ts), so cells type-check wherever the notebook folder is. Types mirrored from the runtime are checked
-// against the runtime's own in mirror-checks.ts.
+// implementation (create-api.ts) is checked against it by tsc, so the two cannot drift. Its only import is the output
+// cards' types; the kernel rewrites that specifier to an absolute path when serving it (see declaration.ts), so cells
+// type-check wherever the notebook folder is. tfjs-node's declarations are not imported here: loading them costs a
+// second or more, so the kernel adds them (PetalKernelTypes) once a cell mentions `tf` (evaluator.ts). Types mirrored
+// from the runtime are checked against the runtime's own in mirror-checks.ts.
 import type { ClusterCard, GalleryCard, LogsCard, TrainCard } from '../outputs/types.ts';
 
 /** Who started the Kafka broker a kernel sees. */
@@ -94,11 +95,20 @@ export interface Help {
   readonly text: string;
 }
 
-/** Native TensorFlow (tfjs-node on libtensorflow), as `loadTf()` gives it. */
-export type TfModule = typeof import('@tensorflow/tfjs-node');
+declare global {
+  /** Types the kernel serves on demand: `tf` (tfjs-node's module type) from the first cell that mentions `tf`. */
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- filled by declaration merging
+  interface PetalKernelTypes {}
+}
 
-/** A tfjs layers model, as cells build them with `tf.sequential()` / `tf.model()`. */
-export type LayersModel = import('@tensorflow/tfjs-node').LayersModel;
+/** Native TensorFlow (tfjs-node on libtensorflow), as `loadTf()` gives it (typed once a cell mentions `tf`). */
+export type TfModule = PetalKernelTypes extends { tf: infer T } ? T : unknown;
+
+/** A tfjs layers model, as cells build them with `tf.sequential()` / `tf.model()` (what train() reads of one). */
+export interface LayersModel {
+  name: string;
+  toJSON(unused?: null, returnString?: boolean): unknown;
+}
 
 /** How a column becomes a tensor (the runtime's FeatureKind). */
 export type FeatureKind = 'numeric' | 'vector' | 'image' | 'label' | 'onehot';
@@ -110,8 +120,23 @@ export interface Feature {
   height?: number;
   width?: number;
   channels?: 1 | 3;
+  /** image: the range pixels are scaled to (default [0, 1]; MobileNet-style models take [-1, 1]). */
+  scale?: [number, number];
+  /** image: random transforms per batch (give them on the train feed's features only). */
+  augment?: AugmentOptions;
   /** onehot/label over an integer column: the number of classes. */
   depth?: number;
+}
+
+/** Training-time image augmentation (the runtime's AugmentOptions); each transform is off unless given. */
+export interface AugmentOptions {
+  /** Mirror half of the images left-right. */
+  flip?: boolean;
+  /** Crop a random square of at least `1 - zoom` of the side and resize it back, e.g. 0.2. */
+  zoom?: number;
+  /** Shift each image's brightness by up to ± this share of the pixel range, e.g. 0.1. */
+  brightness?: number;
+  seed?: number;
 }
 
 /** Columns → tensors: xs one feature or several concatenated; ys optional (the runtime's FeatureSpec). */
@@ -163,6 +188,8 @@ export interface ClusterUpOptions {
   workers?: number;
   /** default `sync`. */
   mode?: ClusterMode;
+  /** Failed workers replaced in the cluster's life before a failure fails it (default 3; 0 fails at once). */
+  maxRestarts?: number;
 }
 
 /** The cluster of this kernel (`%cluster up|down|status`); one at a time, stopped when the kernel shuts down. */
@@ -243,6 +270,68 @@ export interface TrainSummary {
 /** What `gallery()` shows: a GalleryCard without its version. */
 export type GalleryOptions = Omit<GalleryCard, 'version' | 'live' | 'error'>;
 
+/** One image file of a folder dataset and its class (the folder it sits in). */
+export interface ImageEntry {
+  path: string;
+  label: string;
+}
+
+/** An Apache Arrow table (apache-arrow's Table, as `stream()` takes it), seen through what cells usually read. */
+export interface ArrowTable {
+  readonly numRows: number;
+  getChild(name: string): { readonly length: number; get(index: number): unknown } | null;
+}
+
+/** Image datasets laid out as `<root>/<class>/<file>.jpg`, the tf_flowers photos first. */
+export interface DatasetsApi {
+  /** The tf_flowers folder: `dir`, else PETAL_DATA_DIR/flowers or `../shared/data/flowers`, else the cache, else a
+   * download of TensorFlow's flower_photos.tgz (unless `download: false`). */
+  locateFlowers(options?: { dir?: string; download?: boolean; url?: string }): Promise<string>;
+  /** The images under `root`, classes and files sorted by name; `perClass` keeps the first N of each class. */
+  listImageFolder(root: string, options?: { perClass?: number }): Promise<ImageEntry[]>;
+  /** Reads the files into an Arrow table: `path`, `label` (strings) and `image` (the JPEG/PNG bytes, Binary). */
+  imageTable(entries: readonly ImageEntry[]): Promise<ArrowTable>;
+  /** A seeded split holding out `validation` (default 0.2) of every class; both parts come shuffled. */
+  stratifiedSplit<T>(
+    items: readonly T[],
+    options: { key: (item: T) => string; validation?: number; seed?: number },
+  ): { train: T[]; validation: T[] };
+}
+
+/** Options of `models.transferModel()` (the runtime's TransferModelOptions). */
+export interface TransferModelOptions {
+  /** Number of output classes (softmax). */
+  classes: number;
+  /** A tfjs layers model: folder, model.json or URL (default MobileNet v1 0.25/224: the local copy, else online). */
+  base?: string;
+  /** The last base layer kept (default `conv_pw_13_relu`). */
+  cut?: string;
+  /** Base layer-name patterns that keep training, e.g. `['conv_pw_13']` (default none: the base is frozen). */
+  fineTune?: string[];
+  /** Dropout before the classifier (default 0.2). */
+  dropout?: number;
+  /** Seeds the head's initial weights. */
+  seed?: number;
+}
+
+/** A pretrained base cut at a layer (BatchNorms folded in) plus a pooling-dropout-softmax head. */
+export interface TransferModel {
+  readonly model: LayersModel;
+  /** The freeze rules for `train({ trainable })`: the base frozen except `fineTune`, the head trainable. */
+  readonly trainable: TrainableRule[];
+  /** [height, width, channels] the model takes. */
+  readonly inputShape: [number, number, number];
+  /** Saves topology and weights into `dir` and returns it: pass it as `train({ initialWeights })`. */
+  save(dir: string): Promise<string>;
+  dispose(): void;
+}
+
+/** Model builders. */
+export interface ModelsApi {
+  /** MobileNet (or another tfjs layers model) up to `cut`, with a new head for `classes`. */
+  transferModel(options: TransferModelOptions): Promise<TransferModel>;
+}
+
 /** Everything `import { … } from "petal"` offers. */
 export interface PetalModule {
   /** Native TensorFlow (tfjs-node): build models with it, pass them to `train()`. */
@@ -256,6 +345,10 @@ export interface PetalModule {
   train(options: TrainOptions): Promise<TrainSummary>;
   /** Shows images with labels, predictions and probabilities, and optionally a confusion matrix. */
   gallery(card: GalleryOptions): GalleryCard;
+  /** Image folder datasets: locate (or download) tf_flowers, list, read into Arrow, split. */
+  datasets: DatasetsApi;
+  /** Transfer-learning models. */
+  models: ModelsApi;
   /** The last log lines of the cluster's tasks (or of one, `worker:1`) the kernel kept (`%logs [TASK]`). */
   logs(task?: string): LogsCard;
   kafka: KafkaApi;

@@ -23,6 +23,7 @@ export const clusterMagic: LineMagic = {
         ps: { type: 'string', help: '--ps N' },
         workers: { type: 'string', help: '--workers M' },
         mode: { type: 'string', help: '--mode sync|async|ssp:K' },
+        'max-restarts': { type: 'string', help: '--max-restarts N (failed workers replaced, default 3)' },
       },
     },
     down: { summary: 'stop every task of the cluster' },
@@ -33,10 +34,12 @@ export const clusterMagic: LineMagic = {
       const ps = intFlag('%cluster up', 'ps', call.flags.ps, 1, 1024);
       const workers = intFlag('%cluster up', 'workers', call.flags.workers, 1, 4095);
       const m = mode(call.flags.mode);
+      const maxRestarts = intFlag('%cluster up', 'max-restarts', call.flags['max-restarts'], 0, 1000);
       return api.cluster.up({
         ...(ps === undefined ? {} : { ps }),
         ...(workers === undefined ? {} : { workers }),
         ...(m === undefined ? {} : { mode: m }),
+        ...(maxRestarts === undefined ? {} : { maxRestarts }),
       });
     }
     if (call.subcommand === 'down') return (await api.cluster.down()) ?? 'no cluster was up';

@@ -9,14 +9,20 @@ function age(ms: number): string {
 function headline(card: ClusterCard): string {
   const ps = card.tasks.filter((t) => t.role === 'ps').length;
   const ready = card.readyMs === undefined ? '' : `, ready in ${(card.readyMs / 1000).toFixed(1)} s`;
-  return `cluster ${card.state}: ${ps} PS, ${card.tasks.length - ps} workers, mode ${card.mode}${ready}`;
+  const restarts =
+    card.restarts === undefined ? '' : `, ${card.restarts} of ${card.maxRestarts ?? '?'} worker restarts used`;
+  return `cluster ${card.state}: ${ps} PS, ${card.tasks.length - ps} workers, mode ${card.mode}${ready}${restarts}`;
+}
+
+function restarted(t: ClusterCard['tasks'][number]): string {
+  return t.restarts ? `restarted ${t.restarts}×` : '';
 }
 
 /** text/plain: the headline and one line per task. */
 export function clusterText(card: ClusterCard): string {
   const tasks = card.tasks.map(
     (t) =>
-      `  ${t.id.padEnd(10)} ${t.state.padEnd(6)} pid ${String(t.pid).padEnd(8)} ${t.host}${t.port ? `:${t.port}` : ''}  heartbeat ${age(t.heartbeatAgeMs)} ago${t.failure ? `  ${t.failure}` : ''}`,
+      `  ${t.id.padEnd(10)} ${t.state.padEnd(6)} pid ${String(t.pid).padEnd(8)} ${t.host}${t.port ? `:${t.port}` : ''}  heartbeat ${age(t.heartbeatAgeMs)} ago${t.restarts ? `  ${restarted(t)}` : ''}${t.failure ? `  ${t.failure}` : ''}`,
   );
   return [headline(card), ...tasks, ...(card.error ? [`  error: ${card.error.message}`] : [])].join('\n');
 }
@@ -27,10 +33,10 @@ export function clusterHtml(card: ClusterCard): string {
   const rows = card.tasks
     .map(
       (t) =>
-        `<tr>${cell(t.id)}${cell(t.state)}${cell(String(t.pid))}${cell(`${t.host}${t.port ? `:${t.port}` : ''}`)}${cell(t.devices.join(', '))}${cell(`${age(t.heartbeatAgeMs)} ago`)}${cell(t.failure ?? '')}</tr>`,
+        `<tr>${cell(t.id)}${cell(t.state)}${cell(String(t.pid))}${cell(`${t.host}${t.port ? `:${t.port}` : ''}`)}${cell(t.devices.join(', '))}${cell(`${age(t.heartbeatAgeMs)} ago`)}${cell(restarted(t))}${cell(t.failure ?? '')}</tr>`,
     )
     .join('');
-  const head = ['task', 'state', 'pid', 'address', 'devices', 'heartbeat', 'failure']
+  const head = ['task', 'state', 'pid', 'address', 'devices', 'heartbeat', 'restarts', 'failure']
     .map((h) => `<th style="text-align:left">${h}</th>`)
     .join('');
   const error = card.error ? `<p style="color:#b00">${escapeHtml(card.error.message)}</p>` : '';

@@ -1,6 +1,6 @@
 // How a TrainCard reads without the labextension: a status line, an SVG sparkline of the loss and a table of epochs.
 import { escapeHtml } from '../display.ts';
-import type { EpochPoint, TrainCard } from './types.ts';
+import type { EpochPoint, TrainCard, TrainRollback } from './types.ts';
 
 function figures(p: { loss: number; metrics: Record<string, number> }): string {
   return [`loss ${p.loss.toFixed(4)}`, ...Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`)].join(', ');
@@ -21,11 +21,16 @@ function epochLine(e: EpochPoint): string {
   return `  epoch ${e.epoch}: ${figures(e)}${validation}; ${Math.round(e.examplesPerSec)} examples/s; ${split}`;
 }
 
-/** text/plain: the status line and one line per epoch. */
+function rollbackLine(r: TrainRollback): string {
+  return `  ${r.task} ${r.cause}: replaced, rolled back to step ${r.toStep}`;
+}
+
+/** text/plain: the status line, one line per epoch and one per rollback. */
 export function trainText(card: TrainCard): string {
   return [
     headline(card),
     ...card.epochPoints.map(epochLine),
+    ...(card.rollbacks ?? []).map(rollbackLine),
     ...(card.modelPath ? [`  model: ${card.modelPath}`] : []),
     ...(card.error ? [`  error: ${card.error.message}`] : []),
   ].join('\n');
@@ -55,7 +60,8 @@ export function trainHtml(card: TrainCard): string {
   const table = rows
     ? `<table><tr><th>epoch</th><th>train</th><th>validation</th><th>examples/s</th></tr>${rows}</table>`
     : '';
+  const rollbacks = (card.rollbacks ?? []).map((r) => `<p>${escapeHtml(rollbackLine(r).trim())}</p>`).join('');
   const model = card.modelPath ? `<p>model: <code>${escapeHtml(card.modelPath)}</code></p>` : '';
   const error = card.error ? `<p style="color:#b00">${escapeHtml(card.error.message)}</p>` : '';
-  return `<div>${escapeHtml(headline(card))}</div>${sparkline(card)}${table}${model}${error}`;
+  return `<div>${escapeHtml(headline(card))}</div>${sparkline(card)}${table}${rollbacks}${model}${error}`;
 }

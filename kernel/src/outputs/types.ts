@@ -51,6 +51,8 @@ export interface TaskCard {
   /** Milliseconds since the task's last heartbeat, when the card was made. */
   heartbeatAgeMs: number;
   failure?: string;
+  /** How many times this task was replaced after a failure. */
+  restarts?: number;
 }
 
 /** `application/vnd.petal.cluster+json`: the cluster panel. */
@@ -63,6 +65,9 @@ export interface ClusterCard extends CardBase {
   tasks: TaskCard[];
   /** Wall time of `cluster up` to ready, when known. */
   readyMs?: number;
+  /** Failed workers replaced so far, and how many the cluster may replace in its life (`--max-restarts`). */
+  restarts?: number;
+  maxRestarts?: number;
 }
 
 /** `application/vnd.petal.stream+json`: a `%%stream` summary with its progress bar. */
@@ -117,6 +122,20 @@ export interface TrainCard extends CardBase {
   elapsedMs: number;
   /** Where the trained model was saved (tfjs format), once done. */
   modelPath?: string;
+  /** Each worker lost during the job: the cluster replaced it and the whole job went back to `toStep`. */
+  rollbacks?: TrainRollback[];
+}
+
+/** One failover of a training job, as its card records it. */
+export interface TrainRollback {
+  /** The lost task (`worker:1`). */
+  task: string;
+  /** How it was lost: `was killed (SIGKILL)`, `exited with code 1`, `fell silent (no heartbeat for 5012 ms …)`. */
+  cause: string;
+  /** The global step every PS and worker went back to (the newest checkpoint, or the job's start). */
+  toStep: number;
+  /** Epoch milliseconds. */
+  time: number;
 }
 
 /** One image of a gallery. */

@@ -1,12 +1,15 @@
-// `petal cluster up → status → down` through the real CLI process, with real task processes.
+// `petal cluster up → status → down` through the real CLI process, with real task processes; a worker killed under
+// `petal cluster up --max-restarts 1` is replaced, said in the cluster log, and status shows the new pid.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { waitUntil } from '../net/loopback.ts';
 import { processAlive } from '../pool/process-alive.ts';
+import { clusterPaths } from './cluster-command.ts';
 
 const petal = fileURLToPath(new URL('../../bin/petal.mjs', import.meta.url));
 
@@ -46,3 +49,49 @@ test('petal cluster up → status → down → status', { timeout: 90_000 }, asy
   assert.equal((await cli(stateDir, 'status')).code, 3);
   assert.match((await cli(stateDir, 'down')).stdout, /No cluster is running/);
 });
+
+test(
+  'petal cluster up --max-restarts 1: a killed worker is replaced, the log says so, status shows the new pid',
+  { timeout: 90_000 },
+  async (t) => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'petal-cluster-state-'));
+    t.after(() => rmSync(stateDir, { recursive: true, force: true }));
+    const bad = await cli(stateDir, 'up', '--max-restarts', 'many');
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--max-restarts must be an integer from 0 to 1000, not "many"/);
+    const up = await cli(stateDir, 'up', '--ps', '1', '--workers', '2', '--max-restarts', '1');
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stdout, /up to 1 worker restarts/);
+    type Record = { pid: number; restarts: number; maxRestarts: number; tasks: { id: string; pid: number }[] };
+    const status = async (): Promise<Record> => JSON.parse((await cli(stateDir, 'status', '--json')).stdout) as Record;
+    const first = await status();
+    const pids = new Set([first.pid, ...first.tasks.map((x) => x.pid)]);
+    t.after(() => {
+      for (const pid of pids) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    });
+    assert.deepEqual([first.restarts, first.maxRestarts], [0, 1]);
+    const victim = first.tasks.find((x) => x.id === 'worker:1')!.pid;
+    process.kill(victim, 'SIGKILL');
+    const { recordFile, logFile } = clusterPaths(stateDir);
+    const replaced = (): boolean => {
+      try {
+        return (JSON.parse(readFileSync(recordFile, 'utf8')) as Record).restarts === 1;
+      } catch {
+        return false; // being rewritten
+      }
+    };
+    assert.ok(await waitUntil(replaced, 60_000, 100), `worker:1 replaced; log:\n${readFileSync(logFile, 'utf8')}`);
+    const second = await status();
+    const worker = second.tasks.find((x) => x.id === 'worker:1')!;
+    pids.add(worker.pid);
+    assert.notEqual(worker.pid, victim);
+    assert.equal(processAlive(worker.pid), true);
+    assert.match(
+      readFileSync(logFile, 'utf8'),
+      /cluster: worker:1 was killed \(SIGKILL\); replacing it \(restart 1 of 1\)/,
+    );
+    assert.match((await cli(stateDir, 'status')).stdout, /restarts +1 of 1 used[\s\S]*worker:1 +pid \d+, restarted 1×/);
+    assert.equal((await cli(stateDir, 'down')).code, 0);
+    for (const pid of pids) assert.equal(processAlive(pid), false, `pid ${pid} gone`);
+  },
+);

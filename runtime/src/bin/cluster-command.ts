@@ -14,11 +14,12 @@ import { processAlive } from '../pool/process-alive.ts';
 /** Exit status of `status` when no cluster runs (0 means it runs). */
 export const EXIT_DOWN = 3;
 
-const USAGE = `usage: petal cluster up --ps N --workers M [--mode sync|async|ssp:K] [--deadline-s S]
+const USAGE = `usage: petal cluster up --ps N --workers M [--mode sync|async|ssp:K] [--max-restarts R] [--deadline-s S]
        petal cluster status [--json]
        petal cluster down
 
-  up       start PS and worker processes in the background (no-op when a cluster runs)
+  up       start PS and worker processes in the background (no-op when a cluster runs); a failed worker is
+           replaced up to R times in the cluster's life (default 3; each restart is a line in the cluster log)
   status   print the cluster's tasks (exit 0 up, ${EXIT_DOWN} down)
   down     stop every process of the cluster
 `;
@@ -32,7 +33,9 @@ interface ClusterRecord {
   ps: number;
   workers: number;
   coordinator: { host: string; port: number };
-  tasks: { id: string; host: string; port?: number; pid: number }[];
+  tasks: { id: string; host: string; port?: number; pid: number; restarts?: number }[];
+  restarts?: number;
+  maxRestarts?: number;
 }
 
 /** Where the cluster's record and log live. */
@@ -63,6 +66,7 @@ export const clusterCommand: Command = async (argv) => {
       ps: { type: 'string' },
       workers: { type: 'string' },
       mode: { type: 'string' },
+      'max-restarts': { type: 'string' },
       'deadline-s': { type: 'string' },
       json: { type: 'boolean' },
     } as const;
@@ -87,14 +91,23 @@ export const clusterCommand: Command = async (argv) => {
   return 2;
 };
 
-function count(value: string | boolean | undefined, name: string, fallback: number): number {
+function count(value: string | boolean | undefined, name: string, fallback: number, min = 1, max = 4095): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 4095)
-    throw new PetalError('PETAL_CLI_FLAG', `--${name} must be an integer from 1 to 4095, not "${String(value)}"`, {
-      fix: `petal cluster up --${name} N`,
-    });
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new PetalError(
+      'PETAL_CLI_FLAG',
+      `--${name} must be an integer from ${min} to ${max}, not "${String(value)}"`,
+      {
+        fix: `petal cluster up --${name} N`,
+      },
+    );
   return n;
+}
+
+/** --max-restarts (shared with `petal train`): failed workers the cluster replaces in its life (default 3). */
+export function maxRestartsFlag(values: Record<string, string | boolean | undefined>): number {
+  return count(values['max-restarts'], 'max-restarts', 3, 0, 1000);
 }
 
 /** Parses --ps, --workers, --mode (shared with `petal train`). */
@@ -116,6 +129,7 @@ async function up(
   running: ClusterRecord | undefined,
 ): Promise<number> {
   const { ps, workers, mode } = clusterFlags(values);
+  const maxRestarts = maxRestartsFlag(values);
   const deadlineS = count(values['deadline-s'], 'deadline-s', 60);
   if (running) {
     process.stdout.write(`A cluster is already running (pid ${running.pid}).\n${describe(running)}`);
@@ -124,7 +138,8 @@ async function up(
   mkdirSync(paths.dir, { recursive: true });
   const log = openSync(paths.logFile, 'w');
   const supervisor = fileURLToPath(new URL('./cluster-supervisor.ts', import.meta.url));
-  const child = spawn(process.execPath, [supervisor, String(ps), String(workers), mode, paths.recordFile], {
+  const argv = [supervisor, String(ps), String(workers), mode, paths.recordFile, String(maxRestarts)];
+  const child = spawn(process.execPath, argv, {
     detached: true,
     stdio: ['ignore', log, log],
   });
@@ -147,7 +162,7 @@ async function up(
     );
   }
   process.stdout.write(
-    `Cluster is up: ${ps} PS, ${workers} workers, mode ${mode} (supervisor pid ${pid})\n${describe(record)}`,
+    `Cluster is up: ${ps} PS, ${workers} workers, mode ${mode}, up to ${maxRestarts} worker restarts (supervisor pid ${pid})\n${describe(record)}`,
   );
   return 0;
 }
@@ -175,10 +190,14 @@ async function down(paths: ReturnType<typeof clusterPaths>, running: ClusterReco
 
 function describe(r: ClusterRecord): string {
   const lines = [
-    `cluster: up (${r.ps} PS, ${r.workers} workers, mode ${r.mode}, generation ${r.generation})`,
+    `cluster: ${r.state === 'running' ? 'up' : r.state} (${r.ps} PS, ${r.workers} workers, mode ${r.mode}, generation ${r.generation})`,
     `  supervisor   pid ${r.pid}, since ${r.startedAt}`,
     `  coordinator  ${r.coordinator.host}:${r.coordinator.port}`,
-    ...r.tasks.map((t) => `  ${t.id.padEnd(12)} pid ${t.pid}${t.port ? ` at ${t.host}:${t.port}` : ''}`),
+    ...(r.maxRestarts === undefined ? [] : [`  restarts     ${r.restarts ?? 0} of ${r.maxRestarts} used`]),
+    ...r.tasks.map(
+      (t) =>
+        `  ${t.id.padEnd(12)} pid ${t.pid}${t.port ? ` at ${t.host}:${t.port}` : ''}${t.restarts ? `, restarted ${t.restarts}×` : ''}`,
+    ),
   ];
   return `${lines.join('\n')}\n`;
 }

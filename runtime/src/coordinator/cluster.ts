@@ -28,6 +28,8 @@ import type { ClusterTrainOptions, ClusterTrainResult } from './train-job.ts';
 import type { KafkaConnection } from '../kafka/index.ts';
 import { int, str } from '../options.ts';
 
+const HEARTBEAT_TIMEOUT_MS = 30_000;
+
 /** Options of startCluster(). */
 export interface StartClusterOptions {
   ps: number;
@@ -42,7 +44,10 @@ export interface StartClusterOptions {
   deadlineMs?: number;
   /** Heartbeat period of every task (default 500 ms). */
   heartbeatMs?: number;
-  /** A task silent this long is failed (default 5000 ms). */
+  /**
+   * A task silent this long is failed (default 30000 ms). Generous on purpose: one training step of an image model
+   * holds a worker's event loop for seconds on a loaded machine, and a task that dies is seen at once by its exit.
+   */
   heartbeatTimeoutMs?: number;
   /** Failed workers replaced in the cluster's life before a failure fails it (default 3; 0 fails at once). */
   maxRestarts?: number;
@@ -150,7 +155,7 @@ const schema = {
  */
 export async function startCluster(options: StartClusterOptions): Promise<Cluster> {
   checkOptions('startCluster options', options, schema, ['ps', 'workers']);
-  if ((options.heartbeatTimeoutMs ?? 5000) <= (options.heartbeatMs ?? 500))
+  if ((options.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS) <= (options.heartbeatMs ?? 500))
     throw new CoordinatorError(
       'PETAL_CLUSTER_OPTIONS',
       'startCluster options.heartbeatTimeoutMs must exceed heartbeatMs',
@@ -210,7 +215,7 @@ class ClusterController implements Cluster {
     this.#pool = options.pool ?? new LocalPool({ ownerGraceMs: 1000, stopGraceMs: 2000 });
     this.#ownPool = options.pool === undefined;
     this.#heartbeatMs = options.heartbeatMs ?? 500;
-    this.#timeoutMs = options.heartbeatTimeoutMs ?? 5000;
+    this.#timeoutMs = options.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS;
     this.#maxRestarts = options.maxRestarts ?? 3;
     this.#registry = new TaskRegistry(taskIds(options));
     this.ended = new Promise((resolve) => (this.#endResolve = resolve));

@@ -3,7 +3,8 @@
 // the same index joins, the whole job rolls back to the newest checkpoint and finishes; replaying each worker's
 // partitions up to the checkpoint's cursor and from it shows every id trained on exactly once per epoch in the
 // surviving timeline. A kill before the first checkpoint rolls back to the initial state. maxRestarts 0 fails the
-// job naming the worker with its log tail, a PS kill naming the PS. After stop() no task process is left.
+// job naming the worker with its log tail, a PS kill naming the PS. Aborting train() ends the job and leaves the
+// cluster to the next one. After stop() no task process is left.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,9 +120,11 @@ async function trainKilling(
   let attempt = 1;
   let killed: number | undefined;
   const unsubscribe = cluster.subscribe({ onState: (s) => s === 'restarting' && attempt++ });
+  const heard: { task: string; toStep: number }[] = [];
   const result = await cluster
     .train(spec, broker().connection, {
       outDir: path.join(dir, `run-${Date.now()}`),
+      onRollback: (r) => heard.push(r),
       onStep: (m) => {
         steps.push({ m, attempt });
         if (killed === undefined && m.step >= killAt) {
@@ -131,7 +134,7 @@ async function trainKilling(
       },
     })
     .finally(unsubscribe);
-  return { result, steps, killed: killed! };
+  return { result, steps, killed: killed!, heard };
 }
 
 /** Rows and ids per worker of the steps given, against a replay of its partitions; adds every id seen to `seen`. */
@@ -214,6 +217,7 @@ describe('worker failover with real processes', { timeout: 400_000 }, () => {
       const generation = cluster.generation;
       const a = await trainKilling(cluster, job(checkpoints, 20), 'worker:1', 65);
       assert.equal(a.result.rollbacks.length, 1, 'one rollback');
+      assert.deepEqual(a.heard, a.result.rollbacks, 'onRollback heard each rollback as it happened');
       const { task, toStep } = a.result.rollbacks[0]!;
       assert.equal(task, 'worker:1');
       assert.ok(toStep >= 60 && toStep < 100 && toStep % 20 === 0, `rolled back to checkpoint ${toStep}`);
@@ -284,6 +288,7 @@ describe('worker failover with real processes', { timeout: 400_000 }, () => {
       workers: 2,
       deadlineMs: 60_000,
       stateDir: dir,
+      heartbeatTimeoutMs: 5000,
       listener: { onRestart: (r) => restarts.push(r) },
     });
     const pids = cluster.status().tasks.map((x) => x.pid);
@@ -295,6 +300,59 @@ describe('worker failover with real processes', { timeout: 400_000 }, () => {
       assert.equal(restarts[0]!.exit.signal, 'SIGKILL', 'the silent process was stopped for good');
       await assertSurvivingTimeline(run, checkpoints, run.result.rollbacks[0]!.toStep);
       pids.push(...cluster.status().tasks.map((x) => x.pid));
+    } finally {
+      await cluster.stop();
+    }
+    for (const pid of pids) assert.equal(processAlive(pid), false, `pid ${pid} is gone`);
+  });
+
+  test('aborting train() mid-epoch rejects with PETAL_TRAIN_ABORTED after every run ended; the cluster trains the next job', async () => {
+    const cluster = await startCluster({ ps: 1, workers: 2, deadlineMs: 60_000, stateDir: dir });
+    const pids = cluster.status().tasks.map((x) => x.pid);
+    try {
+      const controller = new AbortController();
+      let abortedAt = 0;
+      await assert.rejects(
+        cluster.train(job(path.join(dir, 'checkpoints-f'), 20), broker().connection, {
+          outDir: path.join(dir, 'run-aborted'),
+          signal: controller.signal,
+          onStep: (m) => {
+            if (abortedAt === 0 && m.step >= 10) {
+              abortedAt = m.step;
+              controller.abort(new Error('enough'));
+            }
+          },
+        }),
+        (err) => {
+          assert.ok(isPetalError(err, 'PETAL_TRAIN_ABORTED'), String(err));
+          assert.match(err.message, /signal aborted/);
+          assert.match(err.fix ?? '', /cluster is still up/);
+          assert.equal((err.cause as Error).message, 'enough');
+          return true;
+        },
+      );
+      assert.equal(cluster.state, 'running', 'the cluster stays up');
+      assert.equal(cluster.status().restarts, 0, 'no task was lost or replaced');
+      const steps: number[] = [];
+      const result = await cluster.train(job(path.join(dir, 'checkpoints-g'), 1000), broker().connection, {
+        outDir: path.join(dir, 'run-after-abort'),
+        onStep: (m) => steps.push(m.step),
+      });
+      assert.equal(result.globalStep, EPOCHS * (N / 2 / BATCH), 'the next job runs in full');
+      assert.equal(Math.min(...steps), 0, 'from its own start');
+      assert.deepEqual(result.rollbacks, []);
+      await assert.rejects(
+        cluster.train(job(path.join(dir, 'checkpoints-h'), 20), broker().connection, {
+          signal: AbortSignal.abort(),
+        }),
+        (err) => isPetalError(err, 'PETAL_TRAIN_ABORTED'),
+        'an aborted signal stops the job before it starts',
+      );
+      assert.deepEqual(
+        cluster.status().tasks.map((x) => x.pid),
+        pids,
+        'the same task processes all along',
+      );
     } finally {
       await cluster.stop();
     }

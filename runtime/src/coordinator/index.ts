@@ -14,3 +14,4 @@ export type { TaskInfo } from './registry.ts';
 export { decide, onTaskFailure } from './states.ts';
 export type { ClusterAction, ClusterEvent, ClusterState, Decision, FailurePolicy, RestartBudget } from './states.ts';
 export { CoordinatorError } from './errors.ts';
+export { lostCause, restartLine, rollbackLine } from './lost-cause.ts';

@@ -22,7 +22,7 @@ import { MessageType } from '../protocol/index.ts';
 import type { TensorPayload } from '../protocol/index.ts';
 import type { Connection } from '../transport/index.ts';
 import type { EpochMetrics, StepMetrics, TrainResult, WorkerResult } from '../worker/index.ts';
-import { fn, str } from '../options.ts';
+import { abortSignal, fn, str } from '../options.ts';
 import { attemptOutcome, newestCommon, survive } from './attempts.ts';
 import { CoordinatorError, checkOptions, taskError } from './errors.ts';
 import type { TaskInfo } from './registry.ts';
@@ -35,6 +35,13 @@ export interface ClusterTrainOptions {
   onEpoch?: (m: EpochMetrics) => void;
   /** Every task's log lines while the job runs. */
   onLog?: (line: LogLine) => void;
+  /** A lost worker was replaced and the whole job goes back to `toStep` (see ClusterTrainResult.rollbacks). */
+  onRollback?: (rollback: { task: string; toStep: number }) => void;
+  /**
+   * Aborting stops the job: every PS ends it and every worker's run of it has ended before train() rejects with
+   * PETAL_TRAIN_ABORTED. The cluster stays up for the next job.
+   */
+  signal?: AbortSignal;
 }
 
 /** What a job produced: trainLocalCluster's result, plus the train partitions each worker read and its rollbacks. */
@@ -79,7 +86,14 @@ export async function runJob(
   kafka: KafkaConnection,
   options: ClusterTrainOptions,
 ): Promise<ClusterTrainResult> {
-  checkOptions('train options', options, { outDir: str, onStep: fn, onEpoch: fn, onLog: fn });
+  checkOptions('train options', options, {
+    outDir: str,
+    onStep: fn,
+    onEpoch: fn,
+    onLog: fn,
+    onRollback: fn,
+    signal: abortSignal,
+  });
   const spec = validateJobSpec(rawSpec);
   if (spec.ps !== ctx.ps || spec.workers !== ctx.workers || spec.mode !== ctx.mode) {
     throw new CoordinatorError(
@@ -90,12 +104,14 @@ export async function runJob(
       },
     );
   }
-  const race = <T>(p: Promise<T>): Promise<T> => Promise.race([p, ctx.failed]);
-  const assignments = assignPartitions(
-    await race(trainPartitions(kafka, spec.feeds.train.topic)),
-    spec.workers,
-    spec.feeds.train.topic,
-  );
+  const stopped = whenAborted(options.signal);
+  const race = <T>(p: Promise<T>): Promise<T> => Promise.race([p, ctx.failed, stopped.promise]);
+  const assignments = await race(trainPartitions(kafka, spec.feeds.train.topic))
+    .then((partitions) => assignPartitions(partitions, spec.workers, spec.feeds.train.topic))
+    .catch((e: unknown) => {
+      stopped.dispose();
+      throw e;
+    });
   const outDir = options.outDir ?? path.join(ctx.stateDir ?? defaultStateDir(), 'runs', `run-${Date.now()}`);
   const unsubscribe = options.onLog ? ctx.subscribeLogs(options.onLog) : undefined;
   ctx.setMetricsSink((m) => {
@@ -106,6 +122,8 @@ export async function runJob(
   // The steps each PS checkpointed periodically in this job: the only ones a rollback may restore.
   const written = psIds.map(() => new Set<number>());
   let ending: Promise<unknown> | undefined = Promise.resolve();
+  // The workers' runs of the current attempt: an aborted job ends only once they have.
+  let runs: Promise<WorkerResult>[] = [];
   const endPs = (): Promise<unknown> =>
     (ending ??= Promise.all(
       psIds.map((id, i) =>
@@ -118,7 +136,7 @@ export async function runJob(
       ),
     ));
   try {
-    const { plan, names, values } = await survive(ctx, () => prepare(ctx, spec));
+    const { plan, names, values } = await race(survive(ctx, () => prepare(ctx, spec)));
     const optimizer = toOptimizerConfig(spec.compile.optimizer);
     const ids = assignments.map((_, i) => `worker-${i}`);
     const start: StartPoint = spec.resume
@@ -165,7 +183,7 @@ export async function runJob(
         const { host, port } = ctx.task(id).info;
         return { host, port: port! };
       });
-      const runs = assignments.map((partitions, index) =>
+      runs = assignments.map((partitions, index) =>
         Promise.resolve()
           .then(() =>
             ctx.task(`worker:${index}`).connection.request(
@@ -198,7 +216,9 @@ export async function runJob(
       await race(ctx.whenRunning());
       const newest = spec.checkpoint ? newestCommon(written) : undefined;
       from = newest === undefined ? start : { dir: spec.checkpoint!.dir, step: newest };
-      rollbacks.push({ task: outcome.task, toStep: from?.step ?? 0 });
+      const rollback = { task: outcome.task, toStep: from?.step ?? 0 };
+      rollbacks.push(rollback);
+      options.onRollback?.({ ...rollback });
     }
 
     ctx.checkpointing(true);
@@ -236,9 +256,34 @@ export async function runJob(
     };
   } finally {
     await endPs();
+    // Ending the PS jobs ends the workers' runs (their next pull or push fails); the next job must not meet them.
+    if (stopped.signal?.aborted) await Promise.race([Promise.allSettled(runs), ctx.failed]).catch(() => undefined);
+    stopped.dispose();
     ctx.setMetricsSink(() => {});
     unsubscribe?.();
   }
+}
+
+/** A promise that rejects with PETAL_TRAIN_ABORTED when `signal` aborts (never without one), and its cleanup. */
+function whenAborted(signal: AbortSignal | undefined): {
+  promise: Promise<never>;
+  signal: AbortSignal | undefined;
+  dispose: () => void;
+} {
+  let onAbort = (): void => {};
+  const promise = new Promise<never>((_, reject) => {
+    onAbort = () =>
+      reject(
+        new CoordinatorError('PETAL_TRAIN_ABORTED', 'the training job was stopped (train options.signal aborted)', {
+          cause: signal?.reason,
+          fix: 'the cluster is still up: train again (with job.checkpoint, job.resume = { dir: job.checkpoint.dir } goes on from the newest checkpoint)',
+        }),
+      );
+  });
+  promise.catch(() => {});
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  return { promise, signal, dispose: () => signal?.removeEventListener('abort', onAbort) };
 }
 
 /** The chief builds the model: the shard plan, the variable order and the initial values. */

@@ -4,6 +4,7 @@ export type { Pool, ReadyInfo, TaskExit, TaskHandle, TaskRole, TaskSpec } from '
 export { LOCAL_HOST, LocalPool } from './local-pool.ts';
 export type { LocalPoolOptions } from './local-pool.ts';
 export { describeExit } from './local-task.ts';
+export { processAlive } from './process-alive.ts';
 export { launchAll } from './launch-all.ts';
 export type { LaunchAllOptions, LaunchedTask } from './launch-all.ts';
 export type { LogLine, LogListener, TaskLogs } from './log-lines.ts';
