@@ -11,7 +11,7 @@ import { isPetalError } from '../errors.ts';
 import { layerTrainable } from '../job/index.ts';
 import { loadTf } from '../tf/tf.ts';
 import { createTrainStep } from '../worker/train-step.ts';
-import { MOBILENET_V1_CUT, MOBILENET_V1_LOCAL, transferModel } from './mobilenet.ts';
+import { MOBILENET_V1_CUT, localMobileNet, transferModel } from './mobilenet.ts';
 import type { TransferModel } from './mobilenet.ts';
 
 const tf = loadTf();
@@ -21,7 +21,7 @@ let original: LayersModel;
 
 before(async () => {
   transfer = await transferModel({ classes: 5, fineTune: ['conv_pw_13'], seed: 1 });
-  original = await tf.loadLayersModel(`file://${MOBILENET_V1_LOCAL}`);
+  original = await tf.loadLayersModel(`file://${localMobileNet()}`);
 });
 after(() => {
   transfer.dispose();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { LayersModel, Tensor } from '@tensorflow/tfjs-node';
 import { layerTrainable } from '../job/index.ts';
 import type { TrainableRule } from '../job/index.ts';
-import { runtimeDir } from '../env/locations.ts';
+import { sharedDataDir } from '../env/locations.ts';
 import { int, num, optionsChecker, str, strings } from '../options.ts';
 import { loadTf } from '../tf/tf.ts';
 import type { Tf } from '../tf/tf.ts';
@@ -18,8 +18,13 @@ import type { LayerJson } from './fold-batch-norm.ts';
 /** Where Google publishes MobileNet v1 0.25/224 in tfjs layers format (used when no local copy is found). */
 export const MOBILENET_V1_URL = 'https://storage.googleapis.com/tfjs-models/tfjs/mobilenet_v1_0.25_224/model.json';
 
-/** The copy beside the repository (`../shared/data/mobilenet`), read when present so tests and demos run offline. */
-export const MOBILENET_V1_LOCAL = join(runtimeDir, '..', '..', 'shared', 'data', 'mobilenet', 'model.json');
+/** The copy among the shared data (PETAL_DATA_DIR or `../shared/data`), read when present so tests and demos run
+ * offline; undefined when there is none. */
+export function localMobileNet(): string | undefined {
+  const data = sharedDataDir();
+  const file = data && join(data, 'mobilenet', 'model.json');
+  return file && existsSync(file) ? file : undefined;
+}
 
 /** The layer MobileNet v1 is usually cut at: its last block's output, [7, 7, 1024 × alpha]. */
 export const MOBILENET_V1_CUT = 'conv_pw_13_relu';
@@ -69,7 +74,7 @@ export async function transferModel(options: TransferModelOptions): Promise<Tran
     ['classes'],
   );
   const tf = loadTf();
-  const base = options.base ?? (existsSync(MOBILENET_V1_LOCAL) ? MOBILENET_V1_LOCAL : MOBILENET_V1_URL);
+  const base = options.base ?? localMobileNet() ?? MOBILENET_V1_URL;
   const cut = options.cut ?? MOBILENET_V1_CUT;
   const artifacts = await loadArtifacts(tf, base);
   const topology = artifacts.modelTopology as { model_config?: KerasModel } & KerasModel;
