@@ -1,6 +1,7 @@
 // A stratified, seeded train/validation split: every class keeps the same share in both parts, and the same seed
 // always gives the same split (so a notebook's held-out set never leaks into training on a re-run).
 import { PetalError } from '../errors.ts';
+import { mulberry32 } from '../random.ts';
 
 /** Options of stratifiedSplit(). */
 export interface SplitOptions<T> {
@@ -12,18 +13,6 @@ export interface SplitOptions<T> {
   seed?: number;
 }
 
-/** mulberry32: a small, fast, well-mixed 32-bit PRNG, enough for shuffling with a reproducible seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Splits `items` per class (round(share × class size), at least one, to validation); both parts in shuffled order. */
 export function stratifiedSplit<T>(items: readonly T[], options: SplitOptions<T>): { train: T[]; validation: T[] } {
   const share = options.validation ?? 0.2;
@@ -32,7 +21,7 @@ export function stratifiedSplit<T>(items: readonly T[], options: SplitOptions<T>
       fix: 'e.g. validation: 0.2 holds out 20 % of each class',
     });
   }
-  const next = random(options.seed ?? 42);
+  const next = mulberry32(options.seed ?? 42);
   const byClass = new Map<string, T[]>();
   for (const item of items) {
     const k = options.key(item);

@@ -4,6 +4,7 @@
 // validation feed never gets it (it is an option of the train feed's image feature).
 import type { Tensor, Tensor4D } from '@tensorflow/tfjs-node';
 import type { Tf } from '../tf/tf.ts';
+import { mulberry32 } from '../random.ts';
 
 /** Random transforms of training images; each is off unless given. */
 export interface AugmentOptions {
@@ -20,21 +21,9 @@ export interface AugmentOptions {
 /** Transforms a batch of [0, 255] pixels and scales it to [low, high]; returns a new batch of the same shape. */
 export type Augmenter = (images: Tensor4D, scale: readonly [number, number]) => Tensor4D;
 
-/** mulberry32, as the feed's shuffle uses: small, fast and reproducible from its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** An augmenter with its own seeded random stream (one per feed: batches draw from it in order). */
 export function createAugmenter(tf: Tf, options: AugmentOptions): Augmenter {
-  const rand = random(options.seed ?? 0);
+  const rand = mulberry32(options.seed ?? 0);
   const zoom = options.zoom ?? 0;
   const flip = options.flip ?? false;
   const brightness = options.brightness ?? 0;
