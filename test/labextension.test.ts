@@ -43,6 +43,8 @@ const cluster: ClusterCard = {
   pool: 'local',
   coordinator: { host: LOOPBACK, port: 41000 },
   readyMs: 2400,
+  restarts: 1,
+  maxRestarts: 3,
   tasks: [
     {
       id: 'ps-0',
@@ -65,6 +67,7 @@ const cluster: ClusterCard = {
       devices: ['cpu'],
       state: 'up',
       heartbeatAgeMs: 12_000,
+      restarts: 1,
     },
     {
       id: 'worker-1',
@@ -78,6 +81,13 @@ const cluster: ClusterCard = {
       failure: 'exited with code 137 (killed: out of memory)',
     },
   ],
+};
+
+/** The same cluster after `%cluster down`: what was up reads stopped; the failed worker keeps its failure. */
+const stoppedCluster: ClusterCard = {
+  ...cluster,
+  state: 'stopped',
+  tasks: cluster.tasks.map((t) => (t.state === 'up' ? { ...t, state: 'stopped' } : t)),
 };
 
 const stream: StreamCard = {
@@ -130,6 +140,7 @@ const train: TrainCard = {
     waitMs: 500,
     inputMs: 500,
   })),
+  rollbacks: [{ task: 'worker:1', cause: 'was killed (SIGKILL)', toStep: 20, time: Date.UTC(2026, 10, 22, 8, 0, 4) }],
 };
 
 const CLASSES = ['daisy', 'dandelion', 'roses'];
@@ -175,24 +186,32 @@ function codeCell(id: string, source: string, outputs: object[] = []): object {
   return { id, cell_type: 'code', execution_count: null, metadata: {}, source, outputs };
 }
 
-/** The saved notebook: one display_data per kind, with the text/plain and text/html fallbacks the kernel adds. */
-function cardsNotebook(): string {
-  return notebook(
-    (Object.keys(CARDS) as PetalOutputKind[]).map((kind) =>
-      codeCell(kind, `// ${kind}`, [
-        {
-          output_type: 'display_data',
-          data: {
-            [PETAL_MIME[kind]]: CARDS[kind],
-            'text/plain': `Petal ${kind}`,
-            'text/html': `<p>HTML fallback for ${kind}</p>`,
-          },
-          metadata: {},
-        },
-      ]),
-    ),
-  );
+/** A cell holding one saved card, with the text/plain and text/html fallbacks the kernel adds. */
+function cardCell<K extends PetalOutputKind>(id: string, kind: K, card: PetalCards[K]): object {
+  return codeCell(id, `// ${id}`, [
+    {
+      output_type: 'display_data',
+      data: {
+        [PETAL_MIME[kind]]: card,
+        'text/plain': `Petal ${kind}`,
+        'text/html': `<p>HTML fallback for ${kind}</p>`,
+      },
+      metadata: {},
+    },
+  ]);
 }
+
+/** The saved notebook: one card per kind, then the cluster card `%cluster down` leaves. */
+function cardsNotebook(): string {
+  return notebook([
+    ...(Object.keys(CARDS) as PetalOutputKind[]).map((kind) => cardCell(kind, kind, CARDS[kind])),
+    cardCell('cluster-down', 'cluster', stoppedCluster),
+  ]);
+}
+
+/** The running cluster's panel and the stopped one's, told apart by the state badge in their headers. */
+const RUNNING = '.petal-cluster:has(.petal-header .petal-badge[data-state="running"])';
+const STOPPED = '.petal-cluster:has(.petal-header .petal-badge[data-state="stopped"])';
 
 const STREAM_ID = 'live-stream-1';
 const LOGS_ID = 'live-logs-1';
@@ -268,21 +287,30 @@ test('a saved notebook shows each Petal card, drawn by the extension', async (t)
     await page.locator(`.petal-card[data-kind="${kind}"]`).waitFor({ state: 'visible', timeout: 60_000 });
   }
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  assert.equal(await page.locator('.petal-card').count(), 5, 'one card per output, nothing drawn twice');
+  assert.equal(await page.locator('.petal-card').count(), 6, 'one card per output, nothing drawn twice');
   assert.equal(await page.getByText('HTML fallback').count(), 0, 'the cards win over the text/html fallbacks');
 
-  await t.test('cluster: a row per task with its state and heartbeat age', async () => {
-    const rows = page.locator('.petal-cluster tr.petal-task');
+  await t.test('cluster: a row per task with its state, heartbeat age and restarts', async () => {
+    const rows = page.locator(`${RUNNING} tr.petal-task`);
     assert.equal(await rows.count(), cluster.tasks.length);
     assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-state'))), [
       'up',
       'up',
       'failed',
     ]);
-    assert.deepEqual(await texts(page, '.petal-cluster .petal-heartbeat'), ['300 ms ago', '12.0 s ago', '31.0 s ago']);
-    assert.equal(await page.locator('.petal-cluster tr.petal-task[data-stale]').count(), 1, 'worker-0 is stale');
-    assert.match((await texts(page, '.petal-cluster .petal-failure'))[0] ?? '', /out of memory/);
-    assert.match((await texts(page, '.petal-cluster .petal-header'))[0] ?? '', /running.*sync.*local.*generation 2/);
+    assert.deepEqual(await texts(page, `${RUNNING} .petal-heartbeat`), ['300 ms ago', '12.0 s ago', '31.0 s ago']);
+    assert.equal(await page.locator(`${RUNNING} tr.petal-task[data-stale]`).count(), 1, 'worker-0 is stale');
+    assert.match((await texts(page, `${RUNNING} .petal-failure`))[0] ?? '', /out of memory/);
+    assert.match((await texts(page, `${RUNNING} .petal-header`))[0] ?? '', /running.*sync.*local.*generation 2/);
+    assert.deepEqual(await texts(page, `${RUNNING} .petal-restarts-used`), ['1 of 3 worker restarts used']);
+    assert.deepEqual(await texts(page, `${RUNNING} .petal-restarts`), ['', 'restarted 1×', '']);
+  });
+
+  await t.test('cluster after down: its tasks read stopped, without a heartbeat age', async () => {
+    assert.deepEqual(await texts(page, `${STOPPED} tr.petal-task .petal-badge`), ['stopped', 'stopped', 'failed']);
+    assert.deepEqual(await texts(page, `${STOPPED} .petal-heartbeat`), ['–', '–', '31.0 s ago']);
+    assert.equal(await page.locator(`${STOPPED} tr.petal-task[data-stale]`).count(), 0, 'nothing stopped is stale');
+    assert.deepEqual(await texts(page, `${STOPPED} .petal-restarts-used`), ['1 of 3 worker restarts used']);
   });
 
   await t.test('stream: the progress bar and one bar per partition', async () => {
@@ -325,6 +353,27 @@ test('a saved notebook shows each Petal card, drawn by the extension', async (t)
       'wait flex-grow:0.05',
       'input flex-grow:0.05',
     ]);
+  });
+
+  await t.test('train: each rollback is a marker at its step on every chart, with a tooltip, and listed', async () => {
+    const markers = page.locator('.petal-train svg.petal-chart g.petal-rollback');
+    assert.equal(await markers.count(), 2, 'one marker on the loss chart, one on the accuracy chart');
+    assert.deepEqual(await markers.evaluateAll((gs) => gs.map((g) => g.getAttribute('data-step'))), ['20', '20']);
+    // The marker sits where step 20 of the loss line is: the path's 20th point has the same x.
+    const d =
+      (await page.locator('.petal-train svg.petal-chart[data-series="loss"] path.petal-line').getAttribute('d')) ?? '';
+    const x20 = /[ML]([\d.]+) /.exec(d.split(/(?=[ML])/)[19] ?? '')?.[1];
+    const lossMarker = page.locator('.petal-train svg.petal-chart[data-series="loss"] line.petal-rollback-line');
+    const x1 = Number(await lossMarker.getAttribute('x1'));
+    assert.ok(Math.abs(x1 - Number(x20)) < 0.1, `marker at x ${x1}, step 20 of the loss line at x ${x20}`);
+    assert.deepEqual(await texts(page, '.petal-train g.petal-rollback title'), [
+      'worker:1 was killed (SIGKILL): rolled back to step 20',
+      'worker:1 was killed (SIGKILL): rolled back to step 20',
+    ]);
+    const listed = await texts(page, '.petal-train .petal-rollback-item');
+    assert.equal(listed.length, 1);
+    assert.match(listed[0] ?? '', /worker:1 was killed \(SIGKILL\): rolled back to step 20$/);
+    assert.match((await texts(page, '.petal-train .petal-header'))[0] ?? '', /rollbacks 1/);
   });
 
   await t.test('train: a card saved live keeps its snapshot when the kernel has nothing to feed it', async () => {

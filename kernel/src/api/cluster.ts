@@ -53,7 +53,8 @@ export function clusterCard(status: ClusterStatus, readyMs?: number): ClusterCar
       ...(t.port === undefined ? {} : { port: t.port }),
       pid: t.pid,
       devices: t.devices,
-      state: t.state,
+      // The registry keeps a stopped cluster's tasks as they last were; a task that was up is now stopped.
+      state: status.state === 'stopped' && t.state === 'up' ? 'stopped' : t.state,
       heartbeatAgeMs: Math.max(0, now - t.lastHeartbeat),
       ...(t.failure === undefined ? {} : { failure: t.failure }),
       restarts: t.restarts,

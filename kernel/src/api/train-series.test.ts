@@ -42,3 +42,38 @@ test("epoch points follow the chief, with its validation, and add every worker's
   assert.deepEqual(series.epochPoints[0]!.validation, { loss: 0.2, metrics: { accuracy: 0.95 } });
   assert.equal(series.epochPoints[0]!.examplesPerSec, 100);
 });
+
+test('a rollback drops the lost attempt: one increasing curve, redone epochs counted once', () => {
+  const series = new TrainSeries('worker-0');
+  const at = (n: number, epoch: number): StepMetrics => ({ ...step('worker-0', n), epoch });
+  const done = (worker: string, epoch: number): EpochMetrics => ({
+    ...figures,
+    worker,
+    epoch,
+    steps: 10,
+    examplesPerSec: 50,
+  });
+  for (let n = 0; n < 25; n++) series.onStep(at(n, Math.floor(n / 10)));
+  for (const e of [0, 1]) for (const w of ['worker-0', 'worker-1']) series.onEpoch(done(w, e));
+  series.rollBack(12); // the newest checkpoint was at step 12, in epoch 1
+  assert.equal(series.step, 12);
+  assert.equal(series.steps.at(-1)!.step, 12);
+  assert.deepEqual(
+    series.epochPoints.map((e) => e.epoch),
+    [0, 1],
+    'epoch 1 stays until it is redone',
+  );
+  for (let n = 13; n < 30; n++) series.onStep(at(n, Math.floor(n / 10)));
+  for (const w of ['worker-0', 'worker-1']) series.onEpoch(done(w, 1));
+  assert.ok(
+    series.steps.every((p, i) => i === 0 || p.step > series.steps[i - 1]!.step),
+    'in order',
+  );
+  assert.deepEqual(
+    series.epochPoints.map((e) => [e.epoch, e.examplesPerSec]),
+    [
+      [0, 100],
+      [1, 100],
+    ],
+  );
+});

@@ -38,6 +38,19 @@ export class TrainSeries {
     }
   }
 
+  /** The job rolled back to `toStep`: the lost attempt's later points go, so the curve stays one increasing line,
+   * and the epochs it will redo are counted once. */
+  rollBack(toStep: number): void {
+    const kept = this.steps.filter((p) => p.step <= toStep);
+    this.steps.splice(0, this.steps.length, ...kept);
+    this.step = Math.min(this.step, toStep);
+    const resumed = kept.at(-1)?.epoch ?? 0;
+    for (let i = this.epochPoints.length - 1; i >= 0; i--) {
+      if (this.epochPoints[i]!.epoch > resumed) this.epochPoints.splice(i, 1);
+    }
+    for (const epoch of [...this.#epochRates.keys()]) if (epoch >= resumed) this.#epochRates.delete(epoch);
+  }
+
   onEpoch(m: EpochMetrics): void {
     const rate = (this.#epochRates.get(m.epoch) ?? 0) + m.examplesPerSec;
     this.#epochRates.set(m.epoch, rate);

@@ -130,6 +130,7 @@ export function createTrainApi(deps: TrainApiDeps): (options: TrainOptions) => P
             const cause = restart ? lostCause(restart) : 'was lost';
             say(rollbackLine(task, cause, toStep));
             card = { ...card, rollbacks: [...(card.rollbacks ?? []), { task, cause, toStep, time: Date.now() }] };
+            series.rollBack(toStep);
             refresh();
           },
           onStep: (m) => {

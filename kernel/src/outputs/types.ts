@@ -47,7 +47,8 @@ export interface TaskCard {
   port?: number;
   pid: number;
   devices: string[];
-  state: 'up' | 'failed';
+  /** `stopped`: the cluster was taken down (`%cluster down`); the heartbeat age then means nothing. */
+  state: 'up' | 'failed' | 'stopped';
   /** Milliseconds since the task's last heartbeat, when the card was made. */
   heartbeatAgeMs: number;
   failure?: string;

@@ -1,6 +1,7 @@
 // Training curves as plain SVG: one small chart for the loss and one per metric, each on its own scale (a loss of
-// 2.3 and an accuracy of 0.9 share no useful axis). Validation results are dots at the step their epoch ended.
-import type { TrainCard } from '@petal/kernel/outputs';
+// 2.3 and an accuracy of 0.9 share no useful axis). Validation results are dots at the step their epoch ended; each
+// rollback (a lost worker sent the job back to a checkpoint) is a vertical marker at the step it went back to.
+import type { TrainCard, TrainRollback } from '@petal/kernel/outputs';
 import { h, s } from '../dom.ts';
 import { metric } from '../format.ts';
 
@@ -23,16 +24,29 @@ function scale(values: number[], from: number, to: number): (v: number) => numbe
   return (v) => from + ((v - lo) / (hi - lo)) * (to - from);
 }
 
-function chart(title: string, line: Point[], dots: Point[]): SVGSVGElement {
+/** What a rollback marker's tooltip and the card's list say about it. */
+export function rollbackText(rollback: TrainRollback): string {
+  return `${rollback.task} ${rollback.cause}: rolled back to step ${rollback.toStep}`;
+}
+
+/** A vertical marker across the plot with its tooltip; a wide invisible stroke makes the thin line easy to hover. */
+function rollbackMarker(rollback: TrainRollback, x: number): SVGGElement {
+  const ends = { x1: x, x2: x, y1: PAD.top, y2: HEIGHT - PAD.bottom };
+  return s(
+    'g',
+    { class: 'petal-rollback', 'data-step': rollback.toStep, 'data-task': rollback.task },
+    s('title', {}, rollbackText(rollback)),
+    s('line', { class: 'petal-rollback-line', ...ends }),
+    s('line', { class: 'petal-rollback-hit', ...ends }),
+  );
+}
+
+function chart(title: string, line: Point[], dots: Point[], rollbacks: TrainRollback[]): SVGSVGElement {
   const finite = (p: Point): boolean => Number.isFinite(p[0]) && Number.isFinite(p[1]);
   const pts = line.filter(finite);
   const marks = dots.filter(finite);
   const all = [...pts, ...marks];
-  const x = scale(
-    all.map((p) => p[0]),
-    PAD.left,
-    WIDTH - PAD.right,
-  );
+  const x = scale([...all.map((p) => p[0]), ...rollbacks.map((r) => r.toStep)], PAD.left, WIDTH - PAD.right);
   const y = scale(
     all.map((p) => p[1]),
     HEIGHT - PAD.bottom,
@@ -82,6 +96,7 @@ function chart(title: string, line: Point[], dots: Point[]): SVGSVGElement {
     s('text', { class: 'petal-chart-title', x: PAD.left, y: PAD.top - 6 }, title),
     pts.length > 0 && s('path', { class: 'petal-line', d }),
     ...marks.map((p) => s('circle', { class: 'petal-validation', cx: x(p[0]), cy: y(p[1]), r: 3 })),
+    ...rollbacks.map((r) => rollbackMarker(r, x(r.toStep))),
   );
 }
 
@@ -93,6 +108,7 @@ export function renderTrainChart(card: TrainCard): HTMLElement {
   const validated = card.epochPoints.filter((e) => e.validation !== undefined && epochEnd.has(e.epoch));
   const at = (epoch: number): number => epochEnd.get(epoch) ?? 0;
   const names = [...new Set(card.steps.flatMap((p) => Object.keys(p.metrics)))];
+  const rollbacks = (card.rollbacks ?? []).filter((r) => Number.isFinite(r.toStep));
   return h(
     'div',
     { class: 'petal-charts' },
@@ -100,12 +116,14 @@ export function renderTrainChart(card: TrainCard): HTMLElement {
       'loss',
       card.steps.map((p) => [p.step, p.loss]),
       validated.map((e) => [at(e.epoch), e.validation?.loss ?? NaN]),
+      rollbacks,
     ),
     ...names.map((name) =>
       chart(
         name,
         card.steps.filter((p) => name in p.metrics).map((p) => [p.step, p.metrics[name] ?? NaN]),
         validated.map((e) => [at(e.epoch), e.validation?.metrics[name] ?? NaN]),
+        rollbacks,
       ),
     ),
   );
