@@ -87,15 +87,17 @@ export interface Feed extends AsyncIterable<FeedBatch> {
 const skippedChannel = channel('petal:feed:skipped');
 
 /**
- * Bytes asked of one partition per fetch. Kafka still returns a first record batch larger than this whole, so big
- * messages pass; the bound keeps a feed's memory near 2 × partitions × this (each reader holds the response being
- * read and the next one in flight), whatever the topic size. 8 MiB takes three default 2 MiB messages at once.
- * Reading ahead, a fetch's round trip overlaps the decoding of the one before. (Reading ahead on one shared client
- * once measured ~260 ms per fetch: the client keeps one Kafka fetch session per broker, concurrent fetches on it
- * clash over the session epoch, and the reader retries the rejected one after its 250 ms pause. Hence a client
- * per partition read.)
+ * Bytes asked of the partitions per fetch round, shared among the partitions a feed reads (at most 8 MiB, at least
+ * 1 MiB each). Kafka still returns a first record batch larger than the ask whole, so big messages pass; the bound
+ * keeps a feed's memory near 2 × this (each reader holds the response being read and the next one in flight),
+ * whatever the topic size and partition count. Reading ahead, a fetch's round trip overlaps the decoding of the one
+ * before. (Reading ahead on one shared client once measured ~260 ms per fetch: the client keeps one Kafka fetch
+ * session per broker, concurrent fetches on it clash over the session epoch, and the reader retries the rejected
+ * one after its 250 ms pause. Hence a client per partition read.)
  */
-const FETCH_BYTES = 8 * 1024 * 1024;
+const FETCH_BUDGET_BYTES = 32 * 1024 * 1024;
+const fetchBytes = (partitions: number): number =>
+  Math.min(8 << 20, Math.max(1 << 20, Math.floor(FETCH_BUDGET_BYTES / Math.max(1, partitions))));
 /** Bytes the shuffle pool may hold before it emits (it holds at least one batch whatever the size). */
 const POOL_BYTES = 64 * 1024 * 1024;
 const optionKeys = [
@@ -208,7 +210,7 @@ export function feed(options: FeedOptions): Feed {
         partition,
         from: read.get(partition)!.offset,
         rowsBefore: read.get(partition)!.rows,
-        maxBytes: FETCH_BYTES,
+        maxBytes: fetchBytes(partitions.length),
         idleMs,
         meta: () => {},
       }),
@@ -322,7 +324,7 @@ export function feed(options: FeedOptions): Feed {
         const offset = BigInt(m.offset);
         const client = readerClient(m.partition);
         yield* add(
-          await readMessageAt(client, { topic, partition: m.partition, offset, maxBytes: FETCH_BYTES }),
+          await readMessageAt(client, { topic, partition: m.partition, offset, maxBytes: fetchBytes(1) }),
           m.from,
         );
       }
