@@ -12,15 +12,14 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tableFromArrays } from 'apache-arrow';
 import { isPetalError } from '../errors.ts';
-import { feed, stream } from '../feed/index.ts';
-import type { FeedBatch } from '../feed/index.ts';
+import { stream } from '../feed/index.ts';
 import { workerResumes } from '../job/index.ts';
 import type { FeedCursor, SavedFeedPositions } from '../job/index.ts';
 import { useTestBroker } from '../kafka/test-broker.ts';
 import { processAlive } from '../pool/process-alive.ts';
 import { latestCheckpoint } from '../ps/index.ts';
 import type { StepMetrics } from '../worker/index.ts';
-import { CursorTracker } from '../worker/feed-cursor.ts';
+import { replayIds } from '../worker/testing/replay-ids.ts';
 import { blobs, features, topology } from '../worker/testing/blobs.ts';
 import { startCluster } from './cluster.ts';
 import type { Cluster, TaskRestart } from './cluster.ts';
@@ -51,6 +50,14 @@ function rows(n: number) {
 }
 
 let train = '';
+/** The feed every worker of the job reads, for replays. */
+const replayFeed = () => ({
+  connection: broker().connection,
+  topic: train,
+  batchSize: BATCH,
+  seed: SEED,
+  epochs: EPOCHS,
+});
 let validation = '';
 let model: Record<string, unknown> = {};
 
@@ -71,41 +78,6 @@ function job(checkpoints: string, everySteps: number): Record<string, unknown> {
     seed: SEED,
     checkpoint: { dir: checkpoints, everySteps, keep: 10 },
   };
-}
-
-/** Ids of a worker's partitions in feed order, over every epoch: from the start (or a cursor), `limit` batches at most. */
-async function replayIds(partitions: number[], limit: number, from?: FeedCursor) {
-  const f = feed({
-    connection: broker().connection,
-    topic: train,
-    batchSize: BATCH,
-    partitions,
-    features: { xs: ['id'] },
-    shuffleBuffer: 0,
-    seed: SEED, // the cursor carries the feed's random state
-    epochs: EPOCHS,
-    ...(from ? { resume: from.position } : {}),
-  });
-  const tracker = new CursorTracker(from?.position);
-  const ids: number[] = [];
-  let skip = from?.skip ?? 0;
-  let batches = 0;
-  let last: FeedCursor | undefined;
-  try {
-    for await (const b of f as AsyncIterable<FeedBatch>) {
-      if (skip-- > 0) {
-        tracker.take(b);
-        continue;
-      }
-      if (batches === limit) break;
-      last = tracker.take(b);
-      ids.push(...Array.from(b.xs.dataSync(), Math.round));
-      batches++;
-    }
-  } finally {
-    await f.close();
-  }
-  return { ids, batches, last };
 }
 
 /** A job on `cluster` whose `victim` gets `signal` (by its registered pid) once a step ≥ `killAt` streams in. */
@@ -147,7 +119,7 @@ async function account(
   for (const [index, partitions] of ASSIGNMENTS.entries()) {
     const worker = `worker-${index}`;
     const batches = steps.filter((m) => m.worker === worker).length;
-    const replay = await replayIds(partitions!, batches, from?.[worker]);
+    const replay = await replayIds(replayFeed(), partitions!, batches, from?.[worker]);
     assert.equal(replay.batches, batches, `${worker}: every batch trained is in its partitions`);
     if (until) assert.deepEqual(replay.last, until[worker], `${worker}: its batches end at the checkpoint's cursor`);
     for (const id of replay.ids) seen.set(id, (seen.get(id) ?? 0) + 1);

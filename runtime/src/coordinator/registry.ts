@@ -1,16 +1,10 @@
 // Who is in the cluster: each task's registration, its connection and its last heartbeat.
-import type { HeartbeatNews } from '../pool/index.ts';
+import type { HeartbeatNews, TaskRegistration } from '../pool/index.ts';
 import type { Connection } from '../transport/index.ts';
 
-/** One task as the coordinator knows it. */
-export interface TaskInfo {
+/** One task as the coordinator knows it: what it registered, plus its id and health. */
+export interface TaskInfo extends TaskRegistration {
   id: string;
-  role: string;
-  index: number;
-  host: string;
-  port?: number;
-  pid: number;
-  devices: string[];
   /** `up` once registered; `failed` when it exited or fell silent (until a replacement registers). */
   state: 'up' | 'failed';
   /** How many times this task was replaced after a failure. */

@@ -8,14 +8,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tableFromArrays } from 'apache-arrow';
-import { feed, stream } from '../feed/index.ts';
-import type { FeedBatch } from '../feed/index.ts';
+import { stream } from '../feed/index.ts';
 import { validateJobSpec } from '../job/index.ts';
-import type { FeedCursor, SavedFeedPositions } from '../job/index.ts';
+import type { SavedFeedPositions } from '../job/index.ts';
 import { useTestBroker } from '../kafka/test-broker.ts';
 import { commonSteps, createPsService, latestCheckpoint } from '../ps/index.ts';
 import { loadTf } from '../tf/tf.ts';
-import { CursorTracker } from './feed-cursor.ts';
+import { replayIds } from './testing/replay-ids.ts';
 import { prepareModel } from './prepare-model.ts';
 import { trainLocalCluster } from './train-local-cluster.ts';
 import type { StepMetrics } from './worker.ts';
@@ -42,6 +41,8 @@ function rows(n: number, seed: number) {
 const features = { xs: ['x0', 'x1'], ys: { column: 'label', kind: 'onehot' as const, depth: 3 } };
 
 let train = '';
+/** The feed the job's workers read (seed 5 is the job's), for replays. */
+const replayFeed = () => ({ connection: broker().connection, topic: train, batchSize: BATCH, seed: 5, epochs: 1 });
 let validation = '';
 const checkpoints = path.join(dir, 'checkpoints');
 
@@ -71,46 +72,6 @@ function job(over: Record<string, unknown> = {}): Record<string, unknown> {
     checkpoint: { dir: checkpoints, everySteps: EVERY, keep: 10 },
     ...over,
   };
-}
-
-/** Ids of a worker's partitions in feed order: from the start (or a cursor), `limit` batches at most. */
-async function replayIds(
-  partitions: number[],
-  limit: number,
-  from?: FeedCursor,
-): Promise<{ ids: number[]; tracker: CursorTracker; last?: FeedCursor }> {
-  const f = feed({
-    connection: broker().connection,
-    topic: train,
-    batchSize: BATCH,
-    partitions,
-    features: { xs: ['id'] },
-    shuffleBuffer: 0,
-    seed: 5, // the job's: a cursor carries the feed's random state
-    epochs: 1,
-    ...(from ? { resume: from.position } : {}),
-  });
-  const tracker = new CursorTracker(from?.position);
-  const ids: number[] = [];
-  let skip = from?.skip ?? 0;
-  let taken = 0;
-  let last: FeedCursor | undefined;
-  try {
-    for await (const b of f as AsyncIterable<FeedBatch>) {
-      if (skip > 0) {
-        skip--;
-        tracker.take(b);
-        continue;
-      }
-      if (taken === limit) break;
-      last = tracker.take(b);
-      ids.push(...Array.from(b.xs.dataSync(), Math.round));
-      taken++;
-    }
-  } finally {
-    await f.close();
-  }
-  return { ids, tracker, last };
 }
 
 describe('checkpoints carry feed cursors; resume trains every row once', { timeout: 180_000 }, () => {
@@ -171,9 +132,9 @@ describe('checkpoints carry feed cursors; resume trains every row once', { timeo
       const worker = `worker-${index}`;
       const cursor = positions.workers[worker]!;
       const batchesA = before.filter((m) => m.worker === worker).length;
-      const a = await replayIds([...partitions], batchesA);
+      const a = await replayIds(replayFeed(), [...partitions], batchesA);
       assert.deepEqual(a.last, cursor, `${worker}: the saved cursor is where its ${batchesA} batches end`);
-      const b = await replayIds([...partitions], Infinity, cursor);
+      const b = await replayIds(replayFeed(), [...partitions], Infinity, cursor);
       assert.equal(b.ids.length / BATCH, runB.filter((m) => m.worker === worker).length, `${worker}: run B batches`);
       for (const id of [...a.ids, ...b.ids]) seen.set(id, (seen.get(id) ?? 0) + 1);
       t.diagnostic(`${worker}: cursor ${JSON.stringify(cursor)}; ${a.ids.length} rows before, ${b.ids.length} after`);
