@@ -37,8 +37,7 @@ export function columnData(table: Table, feature: ResolvedFeature, place: Place)
     );
   }
   if (data.nullCount > 0) {
-    let row = 0;
-    while (data.getValid(row)) row++;
+    const row = firstNullRow(data);
     throw feedError(
       FeedCodes.nulls,
       `${data.nullCount} null value(s) in a column the feature spec needs`,
@@ -91,4 +90,11 @@ export function binaryValue(data: Data, row: number): Uint8Array {
   }
   const offsets = data.valueOffsets as ArrayLike<number | bigint>;
   return (data.values as Uint8Array).subarray(Number(offsets[row]), Number(offsets[row + 1]));
+}
+
+/** The first row of `data` holding a null (call only when `data.nullCount > 0`). */
+export function firstNullRow(data: Data): number {
+  let row = 0;
+  while (data.getValid(row)) row++;
+  return row;
 }

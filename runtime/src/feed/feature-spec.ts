@@ -3,7 +3,7 @@
 // data itself — nulls, NaN labels, ragged lists, image signatures — before the topic exists.
 import { Type } from 'apache-arrow';
 import type { Data, DataType, Schema, Table } from 'apache-arrow';
-import { binaryValue } from './arrow-columns.ts';
+import { binaryValue, firstNullRow } from './arrow-columns.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
 import type { Vocabularies } from './vocabulary.ts';
 import type { AugmentOptions } from './augment.ts';
@@ -309,8 +309,7 @@ export function checkData(table: Table, spec: ResolvedSpec, topic: string): void
     let base = 0;
     for (const data of table.getChild(column)!.data) {
       if (data.nullCount > 0) {
-        let row = 0;
-        while (data.getValid(row)) row++;
+        const row = firstNullRow(data);
         throw feedError(
           FeedCodes.nulls,
           `${data.nullCount} null value(s) in a column the feature spec needs`,
