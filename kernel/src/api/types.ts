@@ -213,6 +213,8 @@ export interface OptimizerSpec {
   epsilon?: number;
   decay?: number;
   centered?: boolean;
+  /** Keras' CosineDecay: the rate falls along half a cosine to `alpha × learningRate` over `decaySteps` updates. */
+  schedule?: { name: 'cosineDecay'; decaySteps: number; alpha?: number };
 }
 
 /** A layer-name rule (`*` any run of characters); the last matching rule wins (the runtime's TrainableRule). */

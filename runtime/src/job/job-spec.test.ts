@@ -76,6 +76,10 @@ test('errors name the field path, with a hint', () => {
     /\[0, 1\]/,
   );
   rejects(spec({ compile: { optimizer: { name: 'adam', lr: 1 }, loss: 'mse' } }), 'job.compile.optimizer.lr');
+  rejects(
+    spec({ compile: { optimizer: { name: 'adam', schedule: { name: 'cosineDecay', decaySteps: 0 } }, loss: 'mse' } }),
+    'job.compile.optimizer.schedule.decaySteps',
+  );
   rejects(spec({ feeds: { validation: { topic: 'v' } } }), 'job.feeds.train', /required/);
   rejects(spec({ feeds: { train: { topic: 't', partitions: [1] } } }), 'job.feeds.train.partitions');
   rejects(spec({ checkpoint: { dir: '/tmp' } }), 'job.checkpoint.everySteps', /required/);

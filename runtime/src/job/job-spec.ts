@@ -5,9 +5,10 @@ import { any, bool, int, optionsChecker, str } from '../options.ts';
 import type { Check } from '../options.ts';
 import type { FeatureSpec } from '../feed/index.ts';
 import { createOptimizer } from '../ps/index.ts';
-import type { OptimizerConfig, PsMode } from '../ps/index.ts';
+import type { LearningRateSchedule, OptimizerConfig, PsMode } from '../ps/index.ts';
 
-/** Optimizer by tfjs name with tfjs's parameters (see OptimizerConfig for each one's defaults). */
+/** Optimizer by tfjs name with tfjs's parameters (see OptimizerConfig for each one's defaults), and optionally a
+ * Keras-style schedule of its learning rate over the job's update steps. */
 export interface OptimizerSpec {
   name: 'sgd' | 'momentum' | 'adam' | 'rmsprop';
   learningRate?: number;
@@ -18,6 +19,7 @@ export interface OptimizerSpec {
   epsilon?: number;
   decay?: number;
   centered?: boolean;
+  schedule?: LearningRateSchedule;
 }
 
 /** A layer-name rule: `pattern` matches layer names (`*` is any run of characters); the last matching rule wins. */

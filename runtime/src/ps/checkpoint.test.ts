@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { loadTf } from '../tf/tf.ts';
-import { exportModel, latestCheckpoint, psCheckpointDir, saveCheckpoint } from './checkpoint.ts';
+import { commonSteps, exportModel, latestCheckpoint, psCheckpointDir, saveCheckpoint } from './checkpoint.ts';
 import { createOptimizer } from './optimizers.ts';
 import { planShards } from './shard-plan.ts';
 import type { ShardPlan } from './shard-plan.ts';
@@ -83,6 +83,24 @@ test('a crash mid-write leaves the last good checkpoint; only the newest K are k
   // A corrupted final file is detected, not loaded as weights.
   await writeFile(path.join(folder, 'ckpt-000000000005.petal'), Buffer.from('PETALCK1garbage'));
   await assert.rejects(latestCheckpoint(dir, 0), /PETAL_PS_CHECKPOINT|not a readable checkpoint/);
+});
+
+test('a new run into the folder of an earlier, longer one: its own checkpoints are the newest', async () => {
+  const dir = await tempDir();
+  const save = async (store: ShardStore) =>
+    saveCheckpoint(dir, { ...store.snapshot(), psIndex: 0, numPs: 1, feedPositions: null }, { keep: 2 });
+  const [earlier] = stores(plan, values, 40);
+  await save(earlier!);
+  earlier!.apply(earlier!.trainable.map((t) => new Float32Array(t.params.length).fill(0.1)));
+  await save(earlier!); // steps 40 and 41
+  const [later] = stores(plan, values, 5);
+  await save(later!); // step 5, written last: kept, although 40 and 41 have higher numbers
+  assert.deepEqual(await commonSteps(dir, 1), [41, 5]);
+  assert.equal((await latestCheckpoint(dir, 0))!.globalStep, 5);
+  assert.deepEqual((await readdir(psCheckpointDir(dir, 0))).sort(), [
+    'ckpt-000000000005.petal',
+    'ckpt-000000000041.petal',
+  ]);
 });
 
 test('the shards of all PS assemble into a tfjs layers model that tf.loadLayersModel loads', async () => {

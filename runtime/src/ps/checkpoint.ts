@@ -4,7 +4,7 @@
 //
 // File: "PETALCK1" | u32 header bytes | header JSON | zero pad to 8 | float32 arrays (each shard: params, slots…)
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { PsError } from './errors.ts';
@@ -153,14 +153,14 @@ export async function latestCheckpoint(
   return pick ? readCheckpoint(path.join(folder, pick.name)) : undefined;
 }
 
-/** Steps checkpointed by every PS under `dir` (ascending). */
+/** Steps checkpointed by every PS under `dir`, in the order PS 0 wrote them (the newest last). */
 export async function commonSteps(dir: string, numPs: number): Promise<number[]> {
-  let common: Set<number> | undefined;
+  let common: number[] = [];
   for (let i = 0; i < numPs; i++) {
-    const steps = new Set((await checkpointFiles(psCheckpointDir(dir, i))).map((f) => f.step));
-    common = common ? new Set([...common].filter((s) => steps.has(s))) : steps;
+    const steps = (await checkpointFiles(psCheckpointDir(dir, i))).map((f) => f.step);
+    common = i === 0 ? steps : common.filter((s) => steps.includes(s));
   }
-  return [...(common ?? [])].sort((a, b) => a - b);
+  return common;
 }
 
 /** Options of exportModel(). */
@@ -240,6 +240,10 @@ async function writeAtomic(file: string, content: Buffer | string): Promise<void
   await rename(temp, file);
 }
 
+/**
+ * A PS's checkpoint files, oldest written first. Written, not numbered: a new run into the folder of an earlier,
+ * longer one writes smaller steps, and its files are still the newest (kept when pruning, restored, exported).
+ */
 async function checkpointFiles(folder: string): Promise<{ name: string; step: number }[]> {
   let names: string[];
   try {
@@ -247,11 +251,20 @@ async function checkpointFiles(folder: string): Promise<{ name: string; step: nu
   } catch {
     return [];
   }
-  return names
-    .map((name) => ({ name, match: FILE.exec(name) }))
-    .filter((f) => f.match)
-    .map((f) => ({ name: f.name, step: Number(f.match![1]) }))
-    .sort((a, b) => a.step - b.step);
+  const files = await Promise.all(
+    names
+      .map((name) => ({ name, match: FILE.exec(name) }))
+      .filter((f) => f.match)
+      .map(async (f) => ({
+        name: f.name,
+        step: Number(f.match![1]),
+        written: (await stat(path.join(folder, f.name)).catch(() => undefined))?.mtimeMs ?? -1,
+      })),
+  );
+  return files
+    .filter((f) => f.written >= 0) // pruned by another reader meanwhile
+    .sort((a, b) => a.written - b.written || a.step - b.step)
+    .map(({ name, step }) => ({ name, step }));
 }
 
 async function syncDir(folder: string): Promise<void> {

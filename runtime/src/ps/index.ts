@@ -4,6 +4,7 @@ export { planShards, slicesOf, sliceVariables, assembleVariables } from './shard
 export type { ShardPlan, ShardSlice, VariableSpec, PlanOptions } from './shard-plan.ts';
 export { createOptimizer, DEFAULT_EPSILON } from './optimizers.ts';
 export type { OptimizerConfig, ShardOptimizer } from './optimizers.ts';
+export type { CosineDecay, LearningRateSchedule } from './learning-rate.ts';
 export { ShardStore } from './shard-store.ts';
 export type { TrainableShard, FrozenShard, StoreSnapshot } from './shard-store.ts';
 export { createPsService, startParameterServer } from './parameter-server.ts';

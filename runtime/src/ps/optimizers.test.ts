@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { loadTf } from '../tf/tf.ts';
+import { scheduledRate } from './learning-rate.ts';
 import { createOptimizer } from './optimizers.ts';
 import type { OptimizerConfig } from './optimizers.ts';
 
@@ -62,7 +63,19 @@ const configs: OptimizerConfig[] = [
   { type: 'rmsprop', learningRate: 0.01 },
   { type: 'rmsprop', learningRate: 0.01, momentum: 0.9 },
   { type: 'rmsprop', learningRate: 0.01, decay: 0.95, momentum: 0.5, centered: true },
+  // A schedule changes the rate of every update; tfjs gets the same rate set before each of its steps.
+  { type: 'sgd', learningRate: 0.1, schedule: { name: 'cosineDecay', decaySteps: 4 } },
+  { type: 'momentum', learningRate: 0.05, momentum: 0.9, schedule: { name: 'cosineDecay', decaySteps: 5, alpha: 0.1 } },
+  { type: 'adam', learningRate: 0.01, schedule: { name: 'cosineDecay', decaySteps: 4, alpha: 0.2 } },
+  { type: 'rmsprop', learningRate: 0.01, momentum: 0.9, schedule: { name: 'cosineDecay', decaySteps: 3 } },
 ];
+
+/** Sets a tfjs optimizer's rate for its next step: SGD and momentum cache it as a scalar, the others read the field. */
+function setRate(o: import('@tensorflow/tfjs-node').Optimizer, rate: number): void {
+  const sgdLike = o as unknown as { setLearningRate?: (r: number) => void; learningRate: number };
+  if (sgdLike.setLearningRate) sgdLike.setLearningRate(rate);
+  else sgdLike.learningRate = rate;
+}
 
 for (const config of configs) {
   test(`${JSON.stringify(config)} matches tfjs over ${STEPS} steps, slots included`, async () => {
@@ -74,7 +87,11 @@ for (const config of configs) {
       tf.variable(tf.tensor1d(init), true, `petal_opt_test_${Math.random().toString(36).slice(2)}`),
     );
     const reference = tfjsOptimizer(config);
-    for (const g of grads) tf.tidy(() => reference.applyGradients({ [variable.name]: tf.tensor1d(g) }));
+    const baseRate = (reference as unknown as { learningRate: number }).learningRate;
+    grads.forEach((g, step) => {
+      if (config.schedule) setRate(reference, scheduledRate(baseRate, config.schedule, step));
+      tf.tidy(() => reference.applyGradients({ [variable.name]: tf.tensor1d(g) }));
+    });
     const wantParams = variable.dataSync() as Float32Array;
     const named = await reference.getWeights(); // [iterations, ...slots in tfjs's order]
     const wantSlots = new Map(
@@ -122,6 +139,28 @@ test('adam state survives state()/restoreState()', () => {
   assert.deepEqual(p1, p2);
 });
 
+test('cosineDecay falls from the rate to alpha × rate over decaySteps updates, then stays', () => {
+  const schedule = { name: 'cosineDecay', decaySteps: 100, alpha: 0.1 } as const;
+  assert.equal(scheduledRate(0.5, schedule, 0), 0.5);
+  assert.ok(Math.abs(scheduledRate(0.5, schedule, 50) - 0.5 * 0.55) < 1e-12, 'halfway: the mean of both ends');
+  assert.ok(scheduledRate(0.5, schedule, 25) > scheduledRate(0.5, schedule, 26), 'falls every step');
+  assert.ok(Math.abs(scheduledRate(0.5, schedule, 100) - 0.05) < 1e-12);
+  assert.ok(Math.abs(scheduledRate(0.5, schedule, 1000) - 0.05) < 1e-12);
+  assert.equal(scheduledRate(0.5, undefined, 1000), 0.5, 'no schedule: constant');
+});
+
+test('the update count, which drives the schedule, survives state()/restoreState()', () => {
+  const config: OptimizerConfig = { type: 'sgd', learningRate: 1, schedule: { name: 'cosineDecay', decaySteps: 2 } };
+  const a = createOptimizer(config);
+  a.apply(new Float32Array([0]), new Float32Array([1]), []);
+  a.finishStep();
+  const b = createOptimizer(config);
+  b.restoreState(a.state());
+  const p = new Float32Array([0]);
+  b.apply(p, new Float32Array([1]), []); // step 1 of 2: half the rate
+  assert.ok(Math.abs(p[0]! + 0.5) < 1e-7, `got ${p[0]}`);
+});
+
 test('bad configs are refused naming the field', () => {
   assert.throws(
     () => createOptimizer({ type: 'adam', lr: 1 } as unknown as OptimizerConfig),
@@ -135,5 +174,15 @@ test('bad configs are refused naming the field', () => {
   assert.throws(
     () => createOptimizer({ type: 'momentum', learningRate: -1, momentum: 0.9 }),
     /learningRate must be a number/,
+  );
+  assert.throws(
+    () => createOptimizer({ type: 'adam', schedule: { name: 'cosineDecay' } } as unknown as OptimizerConfig),
+    /optimizer\.schedule\.decaySteps is required/,
+  );
+  assert.throws(
+    () =>
+      createOptimizer({ type: 'adam', schedule: { name: 'stepDecay', decaySteps: 9 } } as unknown as OptimizerConfig),
+    (e: unknown) =>
+      isPetalError(e, 'PETAL_PS_OPTIONS') && /optimizer\.schedule\.name must be "cosineDecay"/.test(e.message),
   );
 });

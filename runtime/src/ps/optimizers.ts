@@ -7,15 +7,19 @@
 // only stored values round to float32, about one float32 ulp per step off. Constants are rounded to float32 first,
 // as tfjs's scalars are.
 import { PsError } from './errors.ts';
+import { checkSchedule, scheduledRate } from './learning-rate.ts';
+import type { LearningRateSchedule } from './learning-rate.ts';
 import { bool, checkOptions, num, str } from './options.ts';
+import type { Check } from './options.ts';
 import { simdKernels } from './simd-kernels.ts';
 
-/** Which optimizer, with tfjs's parameters and defaults. */
-export type OptimizerConfig =
+/** Which optimizer, with tfjs's parameters and defaults, and optionally a schedule for its learning rate. */
+export type OptimizerConfig = (
   | { type: 'sgd'; learningRate: number }
   | { type: 'momentum'; learningRate: number; momentum: number; useNesterov?: boolean }
   | { type: 'adam'; learningRate?: number; beta1?: number; beta2?: number; epsilon?: number }
-  | { type: 'rmsprop'; learningRate: number; decay?: number; momentum?: number; epsilon?: number; centered?: boolean };
+  | { type: 'rmsprop'; learningRate: number; decay?: number; momentum?: number; epsilon?: number; centered?: boolean }
+) & { schedule?: LearningRateSchedule };
 
 /** Updates shards in place. Per-element state lives in slots the caller owns; per-step state (Adam's β powers) here. */
 export interface ShardOptimizer {
@@ -28,7 +32,7 @@ export interface ShardOptimizer {
   apply(params: Float32Array, grad: Float32Array, slots: readonly Float32Array[]): void;
   /** Ends an update step (after apply() on every shard of that step). */
   finishStep(): void;
-  /** Per-step state, for checkpoints. */
+  /** Per-step state (the update count, Adam's β powers), for checkpoints. */
   state(): Record<string, number>;
   /** Restores what state() returned. */
   restoreState(state: Record<string, number>): void;
@@ -39,15 +43,32 @@ export const DEFAULT_EPSILON = 1e-7;
 
 const r = Math.fround;
 
-const schemas = {
-  sgd: { type: str, learningRate: num(0, Infinity, true) },
-  momentum: { type: str, learningRate: num(0, Infinity, true), momentum: num(0, Infinity), useNesterov: bool },
+const schedule =
+  (path: string): Check =>
+  (v) => {
+    try {
+      checkSchedule(`${path}.schedule`, v);
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+const schemas = (path: string) => ({
+  sgd: { type: str, learningRate: num(0, Infinity, true), schedule: schedule(path) },
+  momentum: {
+    type: str,
+    learningRate: num(0, Infinity, true),
+    momentum: num(0, Infinity),
+    useNesterov: bool,
+    schedule: schedule(path),
+  },
   adam: {
     type: str,
     learningRate: num(0, Infinity, true),
     beta1: num(0, 1),
     beta2: num(0, 1),
     epsilon: num(0, Infinity, true),
+    schedule: schedule(path),
   },
   rmsprop: {
     type: str,
@@ -56,14 +77,15 @@ const schemas = {
     momentum: num(0, Infinity),
     epsilon: num(0, Infinity, true),
     centered: bool,
+    schedule: schedule(path),
   },
-};
+});
 const required = { sgd: ['learningRate'], momentum: ['learningRate', 'momentum'], adam: [], rmsprop: ['learningRate'] };
 
 /** Validates a config (unknown keys rejected, PETAL_PS_OPTIONS names the field) and makes its optimizer. */
 export function createOptimizer(config: OptimizerConfig, path = 'optimizer'): ShardOptimizer {
   const type = (config as { type?: unknown } | null)?.type;
-  if (typeof type !== 'string' || !Object.hasOwn(schemas, type)) {
+  if (typeof type !== 'string' || !Object.hasOwn(required, type)) {
     throw new PsError(
       'PETAL_PS_OPTIONS',
       `${path}.type must be one of sgd, momentum, adam, rmsprop (got ${JSON.stringify(type)})`,
@@ -73,7 +95,7 @@ export function createOptimizer(config: OptimizerConfig, path = 'optimizer'): Sh
     );
   }
   const t = type as OptimizerConfig['type'];
-  checkOptions(path, config, schemas[t], required[t]);
+  checkOptions(path, config, schemas(path)[t], required[t]);
   switch (config.type) {
     case 'sgd':
       return sgd(config);
@@ -86,20 +108,34 @@ export function createOptimizer(config: OptimizerConfig, path = 'optimizer'): Sh
   }
 }
 
-function stateless(): Pick<ShardOptimizer, 'finishStep' | 'state' | 'restoreState'> {
-  return { finishStep() {}, state: () => ({}), restoreState() {} };
+/** Counts updates (like tfjs's `iterations`) and gives the scheduled rate of the next one, rounded to float32. */
+function updateCounter(config: { learningRate: number; schedule?: LearningRateSchedule }) {
+  let step = 0;
+  return {
+    rate: () => r(scheduledRate(config.learningRate, config.schedule, step)),
+    finishStep() {
+      step++;
+    },
+    state: (): Record<string, number> => ({ step }),
+    restoreState(state: Record<string, number>) {
+      step = state.step ?? 0;
+    },
+  };
 }
 
-function sgd(config: { type: 'sgd'; learningRate: number }): ShardOptimizer {
-  const c = r(-config.learningRate);
+function sgd(config: { type: 'sgd'; learningRate: number; schedule?: LearningRateSchedule }): ShardOptimizer {
+  const counter = updateCounter(config);
   return {
     type: 'sgd',
     config,
     slotNames: [],
     apply(p, g) {
+      const c = -counter.rate();
       for (let i = 0; i < p.length; i++) p[i] = c * g[i]! + p[i]!;
     },
-    ...stateless(),
+    finishStep: counter.finishStep,
+    state: counter.state,
+    restoreState: counter.restoreState,
   };
 }
 
@@ -108,8 +144,9 @@ function momentum(config: {
   learningRate: number;
   momentum: number;
   useNesterov: boolean;
+  schedule?: LearningRateSchedule;
 }): ShardOptimizer {
-  const c = r(-config.learningRate);
+  const counter = updateCounter(config);
   const m = r(config.momentum);
   return {
     type: 'momentum',
@@ -117,6 +154,7 @@ function momentum(config: {
     slotNames: ['momentum'],
     apply(p, g, [acc]) {
       const a = acc!;
+      const c = -counter.rate();
       if (config.useNesterov) {
         for (let i = 0; i < p.length; i++) {
           const gi = g[i]!;
@@ -132,7 +170,9 @@ function momentum(config: {
         }
       }
     },
-    ...stateless(),
+    finishStep: counter.finishStep,
+    state: counter.state,
+    restoreState: counter.restoreState,
   };
 }
 
@@ -142,13 +182,14 @@ function adam(config: {
   beta1: number;
   beta2: number;
   epsilon: number;
+  schedule?: LearningRateSchedule;
 }): ShardOptimizer {
+  const counter = updateCounter(config);
   const b1 = r(config.beta1);
   const b2 = r(config.beta2);
   const omb1 = r(1 - config.beta1);
   const omb2 = r(1 - config.beta2);
   const eps = r(config.epsilon);
-  const negLr = r(-config.learningRate);
   // tfjs keeps β1^t and β2^t as float32 variables multiplied once per step.
   let accBeta1 = b1;
   let accBeta2 = b2;
@@ -166,15 +207,17 @@ function adam(config: {
         oneMinusAccBeta1: r(1 - accBeta1),
         oneMinusAccBeta2: r(1 - accBeta2),
         epsilon: eps,
-        negLearningRate: negLr,
+        negLearningRate: -counter.rate(),
       });
     },
     finishStep() {
+      counter.finishStep();
       accBeta1 = r(accBeta1 * b1);
       accBeta2 = r(accBeta2 * b2);
     },
-    state: () => ({ accBeta1, accBeta2 }),
+    state: () => ({ ...counter.state(), accBeta1, accBeta2 }),
     restoreState(state) {
+      counter.restoreState(state);
       accBeta1 = r(state.accBeta1 ?? b1);
       accBeta2 = r(state.accBeta2 ?? b2);
     },
@@ -188,12 +231,13 @@ function rmsprop(config: {
   momentum: number;
   epsilon: number;
   centered: boolean;
+  schedule?: LearningRateSchedule;
 }): ShardOptimizer {
+  const counter = updateCounter(config);
   const d = r(config.decay);
   const omd = r(1 - config.decay);
   const mo = r(config.momentum);
   const eps = r(config.epsilon);
-  const lr = r(config.learningRate);
   return {
     type: 'rmsprop',
     config,
@@ -201,6 +245,7 @@ function rmsprop(config: {
     apply(p, g, [msSlot, momSlot, mgSlot]) {
       const ms = msSlot!;
       const mom = momSlot!;
+      const lr = counter.rate();
       if (mgSlot) {
         const mg = mgSlot;
         for (let i = 0; i < p.length; i++) {
@@ -221,6 +266,8 @@ function rmsprop(config: {
         }
       }
     },
-    ...stateless(),
+    finishStep: counter.finishStep,
+    state: counter.state,
+    restoreState: counter.restoreState,
   };
 }
