@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { KERNEL_NAME } from '@petal/kernel/kernelspec';
-import { stateDir, venvBin } from '@petal/runtime/locations';
+import { jupyterEnv, stateDir, venvBin } from '@petal/runtime/locations';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const notebooksDir = join(root, 'notebooks');
@@ -75,7 +75,8 @@ function parseOverrides(values: string[]): Map<string, unknown> {
 function execute(input: string, output: string): Promise<number> {
   const script = join(root, 'scripts', 'run_notebook.py');
   const args = [script, input, output, KERNEL_NAME, String(CELL_TIMEOUT_S), notebooksDir];
-  const child = spawn(venvBin('python'), args, { stdio: 'inherit' });
+  // jupyterEnv: KERNEL_NAME resolves to this checkout's kernelspec, not the one the shared venv holds.
+  const child = spawn(venvBin('python'), args, { env: jupyterEnv(), stdio: 'inherit' });
   return new Promise((resolve) => {
     child.once('exit', (code) => resolve(code ?? 1));
     child.once('error', (err) => fail(`could not run the venv's python (${err.message}); run npm run setup`));

@@ -31,7 +31,7 @@ import {
   venvDir,
   venvTensorflowDir,
 } from '@petal/runtime/locations';
-import { installKernelspec } from '@petal/kernel/kernelspec';
+import { installKernelspecs } from '@petal/kernel/kernelspec';
 
 class SetupError extends Error {}
 
@@ -308,9 +308,13 @@ function labExtension(): void {
   say(`JupyterLab extension installed (${dest})`);
 }
 
+/**
+ * The kernelspec, into this checkout's Jupyter data dir (what Petal's launchers use: the venv is shared, so its
+ * copy names whichever checkout set up last) and into the venv's (for a `jupyter lab` run by hand).
+ */
 function kernelspec(): void {
-  const result = installKernelspec();
-  say(`kernelspec "${result.displayName}" ${result.changed ? 'installed' : 'ok'} (${result.dir})`);
+  for (const result of installKernelspecs())
+    say(`kernelspec "${result.displayName}" ${result.changed ? 'installed' : 'ok'} (${result.dir})`);
 }
 
 try {

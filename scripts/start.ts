@@ -23,7 +23,7 @@ import {
   type BrokerRecord,
   type KafkaSasl,
 } from '@petal/runtime';
-import { stateDir, venvBin } from '@petal/runtime/locations';
+import { jupyterEnv, stateDir, venvBin } from '@petal/runtime/locations';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const notebooksDir = join(root, 'notebooks');
@@ -402,8 +402,9 @@ async function runLab(
   if (stopper.requested) return 0;
   // A user's own JUPYTER_TOKEN is honoured; an empty one would switch authentication off, so it is replaced.
   const token = process.env.JUPYTER_TOKEN || randomBytes(24).toString('hex');
+  // jupyterEnv: the "petal" kernel is this checkout's, whichever checkout last wrote the shared venv's kernelspec.
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...jupyterEnv(),
     JUPYTER_TOKEN: token,
     PETAL_SESSION: session,
     PETAL_KAFKA_BOOTSTRAP: kafka.bootstrap,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { findFreePort, LOOPBACK, waitUntil } from '@petal/runtime';
-import { venvBin } from '@petal/runtime/locations';
+import { jupyterEnv, venvBin } from '@petal/runtime/locations';
 
 export const CHROMIUM = process.env.PETAL_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -57,7 +57,7 @@ export async function startLab(defer: Defer, root: string, tmp: string): Promise
   const child: ChildProcess = spawn(jupyter, args, {
     cwd: root,
     env: {
-      ...process.env,
+      ...jupyterEnv(), // this checkout's "petal" kernel, not the one the shared venv's kernelspec names
       JUPYTER_TOKEN: token,
       JUPYTER_CONFIG_DIR: join(tmp, 'jupyter-config'),
       JUPYTER_RUNTIME_DIR: join(tmp, 'jupyter-runtime'),

@@ -4,7 +4,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
@@ -244,12 +253,26 @@ function tempDir(defer: Defer): string {
   return tmp;
 }
 
+/**
+ * A Jupyter data dir in `tmp` whose "petal" kernelspec names another checkout, as the shared venv's does after a
+ * second clone ran setup; on the user's JUPYTER_PATH it is searched before the venv.
+ */
+function otherCheckoutSpecs(tmp: string): string {
+  const dataDir = join(tmp, 'other-checkout-jupyter');
+  const dir = join(dataDir, 'kernels', 'petal');
+  mkdirSync(dir, { recursive: true });
+  const argv = ['/other/checkout/node', '/other/checkout/kernel/src/main.ts', '--connection-file', '{connection_file}'];
+  writeFileSync(join(dir, 'kernel.json'), JSON.stringify({ argv, display_name: DISPLAY_NAME, language: 'typescript' }));
+  return dataDir;
+}
+
 /** Starts scripts/start.ts with PETAL_STATE_DIR in `tmp` and waits until it prints its addresses. */
 async function startSession(defer: Defer, tmp: string): Promise<Session> {
   const port = await findFreePort();
   const start = new StartProcess(['--no-browser', '--port', String(port)], {
     ...process.env,
     PETAL_STATE_DIR: join(tmp, 'state'),
+    JUPYTER_PATH: otherCheckoutSpecs(tmp),
     // A throwaway Jupyter config and runtime: the user's settings and saved workspace stay out of it (and untouched).
     JUPYTER_CONFIG_DIR: join(tmp, 'jupyter-config'),
     JUPYTER_RUNTIME_DIR: join(tmp, 'jupyter-runtime'),
@@ -293,7 +316,7 @@ test('npm start serves JupyterLab with the Petal kernel and Kafka, and Ctrl-C st
   assert.ok(token.length >= 32, 'token auth is on, with a token too long to guess');
   assert.equal((await fetch(`${base}/api/kernelspecs`)).status, 403, 'the API refuses requests without the token');
 
-  await t.test(`lists the "${DISPLAY_NAME}" kernelspec, running on Node ≥ 22.22`, async () => {
+  await t.test(`lists the "${DISPLAY_NAME}" kernelspec of this checkout, running on Node ≥ 22.22`, async () => {
     const res = await fetch(`${base}/api/kernelspecs`, { headers: auth });
     assert.equal(res.status, 200);
     const body = (await res.json()) as {
@@ -302,6 +325,8 @@ test('npm start serves JupyterLab with the Petal kernel and Kafka, and Ctrl-C st
     const specs = Object.values(body.kernelspecs);
     const petal = specs.find((k) => k.spec.display_name === DISPLAY_NAME);
     assert.ok(petal, `no "${DISPLAY_NAME}" among ${specs.map((k) => k.spec.display_name).join(', ')}`);
+    // The shared venv's kernelspec may name another checkout; start.ts must serve this one's.
+    assert.equal(petal.spec.argv[1], join(root, 'kernel', 'src', 'main.ts'), "the kernel is this checkout's");
     const node = petal.spec.argv[0] ?? '';
     const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
     const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);

@@ -1,13 +1,15 @@
-// `petal-kernel` (also `petal kernel`): `install [--prefix DIR]` writes the kernelspec "TypeScript (Petal)" for the
-// venv's JupyterLab, running on this Node. The kernel itself is main.ts, which Jupyter starts.
+// `petal-kernel` (also `petal kernel`): `install [--prefix DIR]` writes the kernelspec "TypeScript (Petal)", running
+// on this Node, where setup does (this checkout's Jupyter data dir and the venv's), or only under DIR with --prefix.
+// The kernel itself is main.ts, which Jupyter starts.
 import { parseArgs } from 'node:util';
 import { isPetalError } from '@petal/runtime';
-import { installKernelspec } from './kernelspec.ts';
+import { installKernelspec, installKernelspecs, prefixDataDir } from './kernelspec.ts';
 
 const USAGE = `usage: petal-kernel install [--prefix DIR]
 
   install    write the Jupyter kernelspec "TypeScript (Petal)" (interrupt_mode: signal), running on this Node,
-             into the project venv's JupyterLab, or into DIR/share/jupyter/kernels with --prefix
+             into this checkout's .petal/jupyter (which npm start, npm run demo and the tests put first on
+             JUPYTER_PATH) and the project venv's JupyterLab, or only into DIR/share/jupyter/kernels with --prefix
 `;
 
 function main(argv: string[]): number {
@@ -31,8 +33,10 @@ function main(argv: string[]): number {
     );
     return 2;
   }
-  const { dir, displayName, changed } = installKernelspec(prefix === undefined ? {} : { prefix });
-  process.stdout.write(`${changed ? 'Installed' : 'Already installed:'} the kernelspec "${displayName}" in ${dir}\n`);
+  const installs =
+    prefix === undefined ? installKernelspecs() : [installKernelspec({ dataDir: prefixDataDir(prefix) })];
+  for (const { dir, displayName, changed } of installs)
+    process.stdout.write(`${changed ? 'Installed' : 'Already installed:'} the kernelspec "${displayName}" in ${dir}\n`);
   return 0;
 }
 

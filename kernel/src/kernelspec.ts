@@ -1,20 +1,41 @@
-// The Jupyter kernelspec "TypeScript (Petal)": written into the venv's JupyterLab (sys-prefix), launching the
-// kernel on the project's Node with `interrupt_mode: signal` (SIGINT interrupts a running cell).
+// The Jupyter kernelspec "TypeScript (Petal)", launching the kernel on the project's Node with
+// `interrupt_mode: signal` (SIGINT interrupts a running cell). It goes into two Jupyter data dirs: this checkout's
+// own, which every Petal launcher puts first on JUPYTER_PATH (locations' jupyterEnv), so a checkout always runs its
+// own kernel; and the shared venv's, so the venv's `jupyter lab` run by hand finds a kernel too (the checkout that
+// set up last).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { venvDir } from '@petal/runtime/locations';
+import { checkoutJupyterDir, venvDir } from '@petal/runtime/locations';
 
 export const KERNEL_NAME = 'petal';
 export const DISPLAY_NAME = 'TypeScript (Petal)';
 
 const kernelMain = join(dirname(fileURLToPath(import.meta.url)), 'main.ts');
 
+/** Where one kernelspec goes, and what it runs. */
 export interface KernelspecOptions {
-  /** Jupyter data prefix; the kernelspec goes to PREFIX/share/jupyter/kernels/petal. Default: the venv. */
-  prefix?: string;
+  /** Jupyter data dir (one JUPYTER_PATH entry); the kernelspec goes to DATA_DIR/kernels/petal. */
+  dataDir: string;
   /** Node binary the kernel runs on. Default: the one running now (the project's Node ≥ 22.22). */
   node?: string;
+}
+
+/** What installKernelspec did. */
+export interface KernelspecInstall {
+  dir: string;
+  displayName: string;
+  changed: boolean;
+}
+
+/** The Jupyter data dir of a sys-prefix style PREFIX (a venv, `jupyter --prefix`): PREFIX/share/jupyter. */
+export function prefixDataDir(prefix: string): string {
+  return join(prefix, 'share', 'jupyter');
+}
+
+/** The Jupyter data dirs setup writes the kernelspec into: this checkout's first, then the shared venv's. */
+export function kernelspecDataDirs(): string[] {
+  return [checkoutJupyterDir(), prefixDataDir(venvDir())];
 }
 
 /** The kernel.json contents for this checkout. */
@@ -28,13 +49,9 @@ export function kernelspec(node: string = process.execPath): Record<string, unkn
   };
 }
 
-/** Writes the kernelspec when missing or different; `changed` says whether it wrote. */
-export function installKernelspec(options: KernelspecOptions = {}): {
-  dir: string;
-  displayName: string;
-  changed: boolean;
-} {
-  const dir = join(options.prefix ?? venvDir(), 'share', 'jupyter', 'kernels', KERNEL_NAME);
+/** Writes the kernelspec into one data dir when missing or different; `changed` says whether it wrote. */
+export function installKernelspec(options: KernelspecOptions): KernelspecInstall {
+  const dir = join(options.dataDir, 'kernels', KERNEL_NAME);
   const file = join(dir, 'kernel.json');
   const text = `${JSON.stringify(kernelspec(options.node), null, 2)}\n`;
   if (existsSync(file) && readFileSync(file, 'utf8') === text)
@@ -43,4 +60,9 @@ export function installKernelspec(options: KernelspecOptions = {}): {
   writeFileSync(`${file}.tmp`, text);
   renameSync(`${file}.tmp`, file);
   return { dir, displayName: DISPLAY_NAME, changed: true };
+}
+
+/** Writes the kernelspec into every dir of kernelspecDataDirs(), as setup does. */
+export function installKernelspecs(): KernelspecInstall[] {
+  return kernelspecDataDirs().map((dataDir) => installKernelspec({ dataDir }));
 }

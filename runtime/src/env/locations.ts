@@ -5,13 +5,16 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** The runtime package folder (holds `python/` and the Kafka pom). */
 export const runtimeDir = join(here, '..', '..');
+
+/** The checkout (repository root) this runtime belongs to. */
+export const checkoutDir = join(runtimeDir, '..');
 
 /** Settings read from the environment; each one points a piece somewhere else. */
 export const settings = {
@@ -71,6 +74,25 @@ export function venvDir(): string {
 
 export function venvBin(name: string): string {
   return join(venvDir(), 'bin', name);
+}
+
+/**
+ * This checkout's own Jupyter data dir (git-ignored), holding the kernelspec that runs this checkout's kernel.
+ * The venv is shared by every checkout on the machine, so its kernelspec names whichever checkout set up last.
+ */
+export function checkoutJupyterDir(): string {
+  return join(checkoutDir, '.petal', 'jupyter');
+}
+
+/**
+ * The environment for a Jupyter process launched from this checkout (JupyterLab, nbclient, jupyter_client):
+ * `base` with checkoutJupyterDir() first on JUPYTER_PATH, which Jupyter searches before the venv, so "petal"
+ * resolves to this checkout's kernel. A JUPYTER_PATH already in `base` stays, after it.
+ */
+export function jupyterEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const own = checkoutJupyterDir();
+  const rest = (base.JUPYTER_PATH ?? '').split(delimiter).filter((dir) => dir !== '' && dir !== own);
+  return { ...base, JUPYTER_PATH: [own, ...rest].join(delimiter) };
 }
 
 /** The installed `tensorflow` package folder inside the venv, or undefined when TensorFlow is not there. */
