@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { CheckResult } from './checks.ts';
 import { checkNode } from './checks.ts';
+import { checkoutDir } from '../env/locations.ts';
 
 const petal = fileURLToPath(new URL('../bin/petal.ts', import.meta.url));
 
@@ -28,6 +29,7 @@ test('doctor passes every check on a set-up machine', () => {
   assert.match(checks.devices!.detail, /CPU:0/);
   assert.match(checks.jupyterlab!.detail, /JupyterLab 4\.6\./);
   assert.match(checks.kernelspec!.detail, /"TypeScript \(Petal\)"/);
+  assert.ok(checks.kernelspec!.detail.includes(join(checkoutDir, 'kernel', 'src', 'main.ts')), 'runs this checkout');
 });
 
 test('doctor names the missing piece and its fix when settings point at wrong places', () => {

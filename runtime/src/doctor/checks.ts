@@ -4,7 +4,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { isPetalError } from '../errors.ts';
-import { javaBinary, kafkaLibsDir, kafkaVersion, settings, tfjsNodeDir, venvBin, venvDir } from '../env/locations.ts';
+import {
+  checkoutJupyterDir,
+  javaBinary,
+  kafkaLibsDir,
+  kafkaVersion,
+  settings,
+  tfjsNodeDir,
+  venvBin,
+  venvDir,
+} from '../env/locations.ts';
 import { loadTf } from '../tf/tf.ts';
 
 /** The outcome of one check. */
@@ -122,12 +131,18 @@ export function checkJupyterLab(): CheckResult {
       };
 }
 
-/** The kernelspec exists in the venv and what it launches exists (it points at a live checkout). */
+/**
+ * The kernelspec Petal's launchers use (this checkout's, first on their JUPYTER_PATH) exists and what it launches
+ * exists, and the venv holds one too (for its `jupyter lab` run by hand; it names whichever checkout set up last).
+ */
 export function checkKernelspec(): CheckResult {
-  const file = join(venvDir(), 'share', 'jupyter', 'kernels', 'petal', 'kernel.json');
   const fix = `${SETUP} (it writes the kernelspec)`;
-  if (!existsSync(file)) return { name: 'kernelspec', ok: false, detail: `no kernelspec at ${file}`, fix };
-  const spec = JSON.parse(readFileSync(file, 'utf8')) as { argv?: string[]; display_name?: string };
+  const own = join(checkoutJupyterDir(), 'kernels', 'petal', 'kernel.json');
+  const venv = join(venvDir(), 'share', 'jupyter', 'kernels', 'petal', 'kernel.json');
+  for (const file of [own, venv]) {
+    if (!existsSync(file)) return { name: 'kernelspec', ok: false, detail: `no kernelspec at ${file}`, fix };
+  }
+  const spec = JSON.parse(readFileSync(own, 'utf8')) as { argv?: string[]; display_name?: string };
   const missing = (spec.argv ?? []).slice(0, 2).filter((p) => !existsSync(p));
   return missing.length === 0
     ? { name: 'kernelspec', ok: true, detail: `"${spec.display_name}" runs ${spec.argv?.slice(0, 2).join(' ')}` }
