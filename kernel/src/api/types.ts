@@ -215,6 +215,9 @@ export interface OptimizerSpec {
   centered?: boolean;
   /** Keras' CosineDecay: the rate falls along half a cosine to `alpha × learningRate` over `decaySteps` updates. */
   schedule?: { name: 'cosineDecay'; decaySteps: number; alpha?: number };
+  /** Keras' use_ema: the saved model holds moving averages of the trained weights (momentum default 0.99). */
+  useEma?: boolean;
+  emaMomentum?: number;
 }
 
 /** A layer-name rule (`*` any run of characters); the last matching rule wins (the runtime's TrainableRule). */

@@ -16,7 +16,7 @@ import { assignPartitions, toOptimizerConfig, validateJobSpec, workerResumes } f
 import type { JobSpec, WorkerResume } from '../job/index.ts';
 import type { KafkaConnection } from '../kafka/index.ts';
 import type { LogLine } from '../pool/index.ts';
-import { commonSteps, exportModel } from '../ps/index.ts';
+import { commonSteps, emaSlot, exportModel } from '../ps/index.ts';
 import type { PsMode, PsStats, ShardPlan } from '../ps/index.ts';
 import { MessageType } from '../protocol/index.ts';
 import type { TensorPayload } from '../protocol/index.ts';
@@ -243,6 +243,7 @@ export async function runJob(
       modelTopology: spec.model.topology,
       order: names,
       step: saved[0]!.globalStep, // not the newest step in the dir: an earlier job's may be newer
+      slot: emaSlot(toOptimizerConfig(spec.compile.optimizer)),
     });
     return {
       modelPath,

@@ -20,6 +20,9 @@ export interface OptimizerSpec {
   decay?: number;
   centered?: boolean;
   schedule?: LearningRateSchedule;
+  /** Keras' use_ema: the model is exported with moving averages of the trained values (see OptimizerConfig). */
+  useEma?: boolean;
+  emaMomentum?: number;
 }
 
 /** A layer-name rule: `pattern` matches layer names (`*` is any run of characters); the last matching rule wins. */

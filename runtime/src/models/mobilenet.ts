@@ -53,7 +53,10 @@ export interface TransferModel {
   readonly topology: Record<string, unknown>;
   /** The job's `model.trainable`: the base frozen except `fineTune`, the head trainable. */
   readonly trainable: TrainableRule[];
-  /** [height, width, channels] the model takes. */
+  /**
+   * [height, width, channels] the base was trained at. The model takes images of any size (the base is
+   * convolutional up to the pooling): e.g. validating a little larger than the training crops often scores higher.
+   */
   readonly inputShape: [number, number, number];
   /** Saves the model (topology and weights) into `dir`; returns `dir`, the job's `model.initialWeights`. */
   save(dir: string): Promise<string>;
@@ -83,6 +86,7 @@ export async function transferModel(options: TransferModelOptions): Promise<Tran
   const named = tf.io.decodeWeights(artifacts.weightData!, artifacts.weightSpecs ?? []);
   const folded = foldBatchNorm(tf, kept, named);
   disposeAll(named);
+  const inputShape = anySize(folded.layers);
   let model: LayersModel;
   try {
     const layers = [...folded.layers, ...head(cut, options.classes, options.dropout ?? 0.2, options.seed ?? 0)];
@@ -109,12 +113,11 @@ export async function transferModel(options: TransferModelOptions): Promise<Tran
     { pattern: 'head_*', trainable: true },
   ];
   for (const layer of model.layers) layer.trainable = layerTrainable(layer.name, true, trainable);
-  const shape = model.inputs[0]!.shape;
   return {
     model,
     topology: model.toJSON(null, false) as Record<string, unknown>,
     trainable,
-    inputShape: [shape[1] ?? 224, shape[2] ?? 224, shape[3] ?? 3],
+    inputShape,
     async save(dir) {
       await mkdir(dir, { recursive: true });
       await model.save(`file://${dir}`);
@@ -168,6 +171,14 @@ function ancestors(layers: readonly LayerJson[], cut: string, base: string): Lay
   };
   visit(cut);
   return layers.filter((l) => keep.has(l.name));
+}
+
+/** Frees the input layer's height and width; returns the [height, width, channels] it had (224² RGB if unset). */
+function anySize(layers: LayerJson[]): [number, number, number] {
+  const input = layers.find((l) => l.class_name === 'InputLayer');
+  const shape = (input?.config.batch_input_shape ?? []) as (number | null)[];
+  if (input) input.config = { ...input.config, batch_input_shape: [null, null, null, shape[3] ?? 3] };
+  return [shape[1] ?? 224, shape[2] ?? 224, shape[3] ?? 3];
 }
 
 function head(cut: string, classes: number, dropout: number, seed: number): LayerJson[] {

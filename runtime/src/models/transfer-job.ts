@@ -1,6 +1,7 @@
 // The job spec of the image transfer-learning recipe: a transfer model's topology and freeze rules, an image feed
 // decoded at the model's input size and scaled to [-1, 1], augmented on the train feed only, and Adam on the
-// trainable layers. The defaults are the recipe measured on tf_flowers (see runtime/src/models/README.md).
+// trainable layers exporting moving averages of the weights. The defaults are the recipe
+// measured on tf_flowers (see runtime/src/models/README.md).
 import type { AugmentOptions } from '../feed/augment.ts';
 import type { FeatureSpec } from '../feed/index.ts';
 import type { JobSpec } from '../job/index.ts';
@@ -24,7 +25,7 @@ export interface TransferJobOptions {
   batchSize?: number;
   /** Adam's learning rate (default 0.003). */
   learningRate?: number;
-  /** Train-feed augmentation (default flip, zoom 0.2, brightness 0.1); `false` turns it off. */
+  /** Train-feed augmentation (default flip, zoom 0.1, brightness 0.1); `false` turns it off. */
   augment?: AugmentOptions | false;
   /**
    * Rows in the train feed's shuffle pool (default 4096). Images are pooled as their encoded bytes (~10 KB a photo),
@@ -34,13 +35,15 @@ export interface TransferJobOptions {
   shuffleBuffer?: number;
   /** Seeds the train feed's shuffle and the augmentation (default 42). */
   seed?: number;
+  /** Export the moving averages of the trained weights (Keras' use_ema, momentum 0.99; default true). */
+  useEma?: boolean;
   /** Default 1 PS and 2 workers. */
   ps?: number;
   workers?: number;
 }
 
 /** The recipe's train-feed augmentation. */
-export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, zoom: 0.2, brightness: 0.1 };
+export const DEFAULT_AUGMENT: AugmentOptions = { flip: true, zoom: 0.1, brightness: 0.1 };
 
 /** A sync-mode JobSpec for cluster.train() that fine-tunes `model` on the image topics. */
 export function transferJob(options: TransferJobOptions): JobSpec {
@@ -66,7 +69,7 @@ export function transferJob(options: TransferJobOptions): JobSpec {
       trainable: options.model.trainable,
     },
     compile: {
-      optimizer: { name: 'adam', learningRate: options.learningRate ?? 0.003 },
+      optimizer: { name: 'adam', learningRate: options.learningRate ?? 0.003, useEma: options.useEma ?? true },
       loss: 'sparseCategoricalCrossentropy',
       metrics: ['accuracy'],
     },

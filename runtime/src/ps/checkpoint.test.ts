@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
@@ -101,6 +101,29 @@ test('a new run into the folder of an earlier, longer one: its own checkpoints a
     'ckpt-000000000005.petal',
     'ckpt-000000000041.petal',
   ]);
+});
+
+test('export with a slot writes that slot of the trainable values (the moving averages of useEma)', async () => {
+  const dir = await tempDir();
+  const one = planShards([{ name: 'w', shape: [4] }], 1);
+  const config = { type: 'sgd', learningRate: 1, useEma: true, emaMomentum: 0.9 } as const;
+  const store = new ShardStore(one, 0, createOptimizer(config), new Map([['w', new Float32Array([1, 2, 3, 4])]]));
+  const ema = new Float32Array(4);
+  for (let step = 0; step < 3; step++) {
+    store.apply([new Float32Array([1, 1, 1, 1])]);
+    const v = store.trainable[0]!.params;
+    for (let i = 0; i < 4; i++) ema[i] = step === 0 ? v[i]! : Math.fround(0.9) * ema[i]! + Math.fround(0.1) * v[i]!;
+  }
+  await saveCheckpoint(dir, { ...store.snapshot(), psIndex: 0, numPs: 1, feedPositions: null });
+  const exported = async (slot?: number) => {
+    const out = path.join(dir, `export-${slot}`);
+    await exportModel({ dir, numPs: 1, outDir: out, modelTopology: null, order: ['w'], slot });
+    return new Float32Array((await readFile(path.join(out, 'weights.bin'))).buffer.slice(0));
+  };
+  assert.deepEqual(await exported(), new Float32Array([-2, -1, 0, 1]), 'the values after 3 updates');
+  assert.deepEqual(await exported(0), ema, 'the moving averages');
+  assert.ok(ema[0]! > -2 + 0.5, 'which lag the values');
+  await assert.rejects(exported(1), /has no optimizer slot 1/);
 });
 
 test('the shards of all PS assemble into a tfjs layers model that tf.loadLayersModel loads', async () => {

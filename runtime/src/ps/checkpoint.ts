@@ -176,6 +176,8 @@ export interface ExportModelOptions {
   order?: readonly string[];
   /** The step to export (default: the newest step every PS checkpointed). */
   step?: number;
+  /** Export this optimizer slot of the trainable values instead of the values (the `ema` slot's moving averages). */
+  slot?: number;
 }
 
 /**
@@ -198,7 +200,8 @@ export async function exportModel(options: ExportModelOptions): Promise<string> 
   const vars = new Map<string, { shape: number[]; data: Float32Array; filled: number }>();
   for (let i = 0; i < options.numPs; i++) {
     const ck = (await latestCheckpoint(options.dir, i, step))!;
-    for (const s of [...ck.trainable, ...ck.frozen]) {
+    const trainable = ck.trainable.map((s) => ({ slice: s.slice, params: slotOrValues(s, options.slot) }));
+    for (const s of [...trainable, ...ck.frozen]) {
       const { variable, shape, begin, end } = s.slice;
       let v = vars.get(variable);
       if (!v) vars.set(variable, (v = { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)), filled: 0 }));
@@ -232,6 +235,17 @@ export async function exportModel(options: ExportModelOptions): Promise<string> 
   const file = path.join(options.outDir, 'model.json');
   await writeAtomic(file, JSON.stringify(modelJson));
   return file;
+}
+
+function slotOrValues(shard: CheckpointData['trainable'][number], slot: number | undefined): Float32Array {
+  if (slot === undefined) return shard.params;
+  const values = shard.slots[slot];
+  if (!values) {
+    throw new PsError('PETAL_PS_CHECKPOINT', `the checkpoint of "${shard.slice.id}" has no optimizer slot ${slot}`, {
+      fix: 'export with the optimizer config the checkpoints were taken with',
+    });
+  }
+  return values;
 }
 
 async function writeAtomic(file: string, content: Buffer | string): Promise<void> {

@@ -2,7 +2,7 @@
 export { PsError } from './errors.ts';
 export { planShards, slicesOf, sliceVariables, assembleVariables } from './shard-plan.ts';
 export type { ShardPlan, ShardSlice, VariableSpec, PlanOptions } from './shard-plan.ts';
-export { createOptimizer, DEFAULT_EPSILON } from './optimizers.ts';
+export { createOptimizer, DEFAULT_EPSILON, EMA_SLOT, emaSlot } from './optimizers.ts';
 export type { OptimizerConfig, ShardOptimizer } from './optimizers.ts';
 export type { CosineDecay, LearningRateSchedule } from './learning-rate.ts';
 export { ShardStore } from './shard-store.ts';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { loadTf } from '../tf/tf.ts';
 import { scheduledRate } from './learning-rate.ts';
-import { createOptimizer } from './optimizers.ts';
+import { createOptimizer, emaSlot } from './optimizers.ts';
 import type { OptimizerConfig } from './optimizers.ts';
 
 const tf = loadTf();
@@ -161,6 +161,32 @@ test('the update count, which drives the schedule, survives state()/restoreState
   assert.ok(Math.abs(p[0]! + 0.5) < 1e-7, `got ${p[0]}`);
 });
 
+test('useEma: the values update as without it, and slot "ema" holds their moving average', () => {
+  const plain = createOptimizer({ type: 'adam', learningRate: 0.1 });
+  const averaged = createOptimizer({ type: 'adam', learningRate: 0.1, useEma: true, emaMomentum: 0.5 });
+  assert.deepEqual(averaged.slotNames, ['m', 'v', 'ema']);
+  const p1 = new Float32Array([1, -2]);
+  const p2 = p1.slice();
+  const s1 = [new Float32Array(2), new Float32Array(2)];
+  const s2 = [new Float32Array(2), new Float32Array(2), new Float32Array(2)];
+  const want = new Float32Array(2);
+  for (let step = 0; step < 4; step++) {
+    const g = new Float32Array([0.3 - step, 0.2 * step]);
+    plain.apply(p1, g, s1);
+    plain.finishStep();
+    averaged.apply(p2, g, s2);
+    averaged.finishStep();
+    // The first update's average is the value itself, then ema = 0.5 ema + 0.5 value.
+    for (let i = 0; i < 2; i++) want[i] = step === 0 ? p1[i]! : 0.5 * want[i]! + 0.5 * p1[i]!;
+  }
+  assert.deepEqual(p2, p1, 'the averages do not touch the trained values');
+  assertClose(s2[2]!, want, 'ema');
+  assert.notDeepEqual(s2[2], p2, 'the average lags the values');
+  assert.equal(emaSlot({ type: 'adam', useEma: true }), 2);
+  assert.equal(emaSlot({ type: 'sgd', learningRate: 1, useEma: true }), 0);
+  assert.equal(emaSlot({ type: 'adam' }), undefined);
+});
+
 test('bad configs are refused naming the field', () => {
   assert.throws(
     () => createOptimizer({ type: 'adam', lr: 1 } as unknown as OptimizerConfig),
@@ -179,6 +205,7 @@ test('bad configs are refused naming the field', () => {
     () => createOptimizer({ type: 'adam', schedule: { name: 'cosineDecay' } } as unknown as OptimizerConfig),
     /optimizer\.schedule\.decaySteps is required/,
   );
+  assert.throws(() => createOptimizer({ type: 'adam', emaMomentum: 2 }), /optimizer\.emaMomentum must be a number/);
   assert.throws(
     () =>
       createOptimizer({ type: 'adam', schedule: { name: 'stepDecay', decaySteps: 9 } } as unknown as OptimizerConfig),

@@ -19,7 +19,21 @@ export type OptimizerConfig = (
   | { type: 'momentum'; learningRate: number; momentum: number; useNesterov?: boolean }
   | { type: 'adam'; learningRate?: number; beta1?: number; beta2?: number; epsilon?: number }
   | { type: 'rmsprop'; learningRate: number; decay?: number; momentum?: number; epsilon?: number; centered?: boolean }
-) & { schedule?: LearningRateSchedule };
+) & {
+  /** A Keras-style schedule of the learning rate over the update steps. */
+  schedule?: LearningRateSchedule;
+  /**
+   * Keras' `use_ema`: keep an exponential moving average of every trainable value (slot `ema`; after each update,
+   * `ema = emaMomentum × ema + (1 − emaMomentum) × value`, the first update copying the value); the trained model
+   * is exported with these averages, which are steadier than the last step's values.
+   */
+  useEma?: boolean;
+  /** Default 0.99 (Keras'). */
+  emaMomentum?: number;
+};
+
+/** The slot holding the moving averages when `useEma` is set (the last slot). */
+export const EMA_SLOT = 'ema';
 
 /** Updates shards in place. Per-element state lives in slots the caller owns; per-step state (Adam's β powers) here. */
 export interface ShardOptimizer {
@@ -53,33 +67,33 @@ const schedule =
       return (e as Error).message;
     }
   };
-const schemas = (path: string) => ({
-  sgd: { type: str, learningRate: num(0, Infinity, true), schedule: schedule(path) },
-  momentum: {
-    type: str,
-    learningRate: num(0, Infinity, true),
-    momentum: num(0, Infinity),
-    useNesterov: bool,
-    schedule: schedule(path),
-  },
-  adam: {
-    type: str,
-    learningRate: num(0, Infinity, true),
-    beta1: num(0, 1),
-    beta2: num(0, 1),
-    epsilon: num(0, Infinity, true),
-    schedule: schedule(path),
-  },
-  rmsprop: {
-    type: str,
-    learningRate: num(0, Infinity, true),
-    decay: num(0, 1),
-    momentum: num(0, Infinity),
-    epsilon: num(0, Infinity, true),
-    centered: bool,
-    schedule: schedule(path),
-  },
-});
+const schemas = (path: string) => {
+  const common = { type: str, schedule: schedule(path), useEma: bool, emaMomentum: num(0, 1) };
+  return {
+    sgd: { ...common, learningRate: num(0, Infinity, true) },
+    momentum: {
+      ...common,
+      learningRate: num(0, Infinity, true),
+      momentum: num(0, Infinity),
+      useNesterov: bool,
+    },
+    adam: {
+      ...common,
+      learningRate: num(0, Infinity, true),
+      beta1: num(0, 1),
+      beta2: num(0, 1),
+      epsilon: num(0, Infinity, true),
+    },
+    rmsprop: {
+      ...common,
+      learningRate: num(0, Infinity, true),
+      decay: num(0, 1),
+      momentum: num(0, Infinity),
+      epsilon: num(0, Infinity, true),
+      centered: bool,
+    },
+  };
+};
 const required = { sgd: ['learningRate'], momentum: ['learningRate', 'momentum'], adam: [], rmsprop: ['learningRate'] };
 
 /** Validates a config (unknown keys rejected, PETAL_PS_OPTIONS names the field) and makes its optimizer. */
@@ -96,6 +110,16 @@ export function createOptimizer(config: OptimizerConfig, path = 'optimizer'): Sh
   }
   const t = type as OptimizerConfig['type'];
   checkOptions(path, config, schemas(path)[t], required[t]);
+  const optimizer = baseOptimizer(config);
+  return config.useEma ? withEma(optimizer, config.emaMomentum ?? 0.99) : optimizer;
+}
+
+/** The slot of the moving averages (what a trained model is exported with) when `config.useEma`, else undefined. */
+export function emaSlot(config: OptimizerConfig): number | undefined {
+  return config.useEma ? createOptimizer(config).slotNames.indexOf(EMA_SLOT) : undefined;
+}
+
+function baseOptimizer(config: OptimizerConfig): ShardOptimizer {
   switch (config.type) {
     case 'sgd':
       return sgd(config);
@@ -106,6 +130,24 @@ export function createOptimizer(config: OptimizerConfig, path = 'optimizer'): Sh
     case 'rmsprop':
       return rmsprop({ decay: 0.9, momentum: 0, epsilon: DEFAULT_EPSILON, centered: false, ...config });
   }
+}
+
+/** `optimizer` plus the moving average of the values it updates, in one more slot (EMA_SLOT, last). */
+function withEma(optimizer: ShardOptimizer, momentum: number): ShardOptimizer {
+  const m = r(momentum);
+  const rest = r(1 - momentum);
+  return {
+    ...optimizer,
+    config: { ...optimizer.config, useEma: true, emaMomentum: momentum },
+    slotNames: [...optimizer.slotNames, EMA_SLOT],
+    apply(p, g, slots) {
+      optimizer.apply(p, g, slots.slice(0, -1));
+      const ema = slots.at(-1)!;
+      // As Keras: the first update's average is the updated value itself.
+      if (optimizer.state().step === 0) ema.set(p);
+      else for (let i = 0; i < p.length; i++) ema[i] = m * ema[i]! + rest * p[i]!;
+    },
+  };
 }
 
 /** Counts updates (like tfjs's `iterations`) and gives the scheduled rate of the next one, rounded to float32. */

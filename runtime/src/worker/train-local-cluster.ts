@@ -9,7 +9,7 @@ import type { KafkaConnection } from '../kafka/index.ts';
 import { assignPartitions, toOptimizerConfig, validateJobSpec, workerResumes } from '../job/index.ts';
 import type { JobSpec, WorkerResume } from '../job/index.ts';
 import { abortSignal, any, fn, optionsChecker, str } from '../options.ts';
-import { commonSteps, exportModel, startParameterServer } from '../ps/index.ts';
+import { commonSteps, emaSlot, exportModel, startParameterServer } from '../ps/index.ts';
 import type { ParameterServer, PsStats, ShardPlan } from '../ps/index.ts';
 import { isPetalError } from '../errors.ts';
 import { createClusterToken } from '../transport/index.ts';
@@ -124,6 +124,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
       outDir: path.join(options.outDir, 'model'),
       modelTopology: spec.model.topology,
       order: variables.map((v) => v.name),
+      slot: emaSlot(toOptimizerConfig(spec.compile.optimizer)),
     });
     return {
       modelPath,
