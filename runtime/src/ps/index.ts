@@ -2,6 +2,8 @@
 export { PsError } from './errors.ts';
 export { planShards, slicesOf, sliceVariables, assembleVariables } from './shard-plan.ts';
 export type { ShardPlan, ShardSlice, VariableSpec, PlanOptions } from './shard-plan.ts';
+export { exchangeParts, PART_ELEMENTS } from './exchange-parts.ts';
+export type { ExchangePart, PartSegment } from './exchange-parts.ts';
 export { createOptimizer, DEFAULT_EPSILON, EMA_SLOT, emaSlot } from './optimizers.ts';
 export type { OptimizerConfig, ShardOptimizer } from './optimizers.ts';
 export type { CosineDecay, LearningRateSchedule } from './learning-rate.ts';

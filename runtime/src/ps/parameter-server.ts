@@ -2,6 +2,9 @@
 // modes. `sync`: one update per step from the average of the live workers' pushes (stale pushes dropped);
 // `async`: every push is an update; `ssp:K`: every push is an update, and a worker more than K steps ahead of the
 // slowest live worker waits in its pull. Pulls are where workers wait, so the PS never buffers work it cannot do.
+// Sync steps go part by part (exchange-parts.ts): a worker pushes a step's gradients and pulls the next step's
+// values in parts, and a part is applied as soon as every live worker's gradient for it is in, then served at once;
+// the step (one averaged update) ends when every part is applied. A pull of the whole waits for a step in between.
 // Epochs: a worker out of data sends `epochDone` and leaves the live set until every member has, so peers with more
 // data go on alone (no hang, nothing dropped); the last one releases them all into the next epoch together.
 import { listen } from '../transport/index.ts';
@@ -204,7 +207,11 @@ export function createPsService(options: ParameterServerOptions): PsService {
   let epoch = 0;
   const epochDone = new Set<string>();
   let highClock = 0; // ssp/async: the highest step any worker has pushed + 1
-  const pushedThisStep = new Set<string>(); // sync
+  const gatheredBy = store.parts.map(() => new Set<string>()); // sync: per part, who pushed it this step
+  // Sync part pulls are sent from the live values: per part, replies whose bytes are not yet with the kernel, and
+  // the parts whose update waits for them (a slow or stalled reader delays one update, never tears its values).
+  const partReaders = store.parts.map(() => 0);
+  const heldBack = new Set<number>();
   const clocks = new Map<string, number>(); // ssp: steps each worker has pushed
   for (const w of live) clocks.set(w, 0);
   const waiters = new Set<Waiter>();
@@ -257,12 +264,13 @@ export function createPsService(options: ParameterServerOptions): PsService {
       for (const h of hooks) h();
     }
   };
-  const maybeFinishStep = (): void => {
-    if (store.gathered === 0) return;
-    for (const w of live) if (!pushedThisStep.has(w)) return;
-    store.applyAverage();
-    pushedThisStep.clear();
-    afterUpdate();
+  // A part is applied once every live worker's gradient for it is in (a leaver's stays: it was live when it pushed).
+  const maybeApplyPart = (j: number): void => {
+    if (store.gatheredPart(j) === 0) return;
+    for (const w of live) if (!gatheredBy[j]!.has(w)) return;
+    if (partReaders[j]! > 0) return void heldBack.add(j);
+    gatheredBy[j]!.clear();
+    if (store.applyPart(j)) afterUpdate();
   };
   const applyLive = (): void => {
     const next = new Set([...members].filter((w) => !epochDone.has(w)));
@@ -271,13 +279,10 @@ export function createPsService(options: ParameterServerOptions): PsService {
     for (const w of clocks.keys()) if (!next.has(w)) clocks.delete(w);
     live = next;
     if (mode === 'sync') {
-      for (const w of pushedThisStep) if (!live.has(w)) pushedThisStep.delete(w);
-      // A leaver's gradient stays in the sum: it was live when it pushed. The step completes when the rest have.
-      if (store.gathered > 0 && [...live].every((w) => pushedThisStep.has(w))) {
-        store.applyAverage();
-        pushedThisStep.clear();
-        afterUpdate();
-      }
+      gatheredBy.forEach((by, j) => {
+        for (const w of by) if (!live.has(w)) by.delete(w);
+        maybeApplyPart(j);
+      });
     }
     wake();
   };
@@ -291,6 +296,11 @@ export function createPsService(options: ParameterServerOptions): PsService {
     for (const w of live) clocks.set(w, highClock);
     wake();
   };
+  const addStepHook = (step: number, hook: () => void): void => {
+    const list = stepHooks.get(step) ?? [];
+    list.push(hook);
+    stepHooks.set(step, list);
+  };
   const waitUntil = (ready: () => boolean): Promise<void> | undefined => {
     if (ready()) return undefined;
     if (closed) return Promise.reject(closedError());
@@ -298,19 +308,56 @@ export function createPsService(options: ParameterServerOptions): PsService {
   };
 
   const onPull = async (msg: IncomingMessage): Promise<OutgoingMessage> => {
-    const { worker, step } = pullMeta(msg.meta);
+    const { worker, step, part } = pullMeta(msg.meta);
     const began = performance.now();
-    if (mode === 'sync') await waitUntil(() => store.globalStep >= step);
+    if (part !== undefined) return onPullPart(step, part, began);
+    if (mode === 'sync') await waitUntil(() => store.globalStep >= step && !store.midStep);
     else if (staleness !== undefined) await waitUntil(() => !live.has(worker) || step - minClock() <= staleness);
     const waitedMs = performance.now() - began;
     const copy = store.pullCopy();
     const tensors: TensorPayload[] = copy.data.map((d) => ({ dtype: 'float32', shape: [d.length], data: d }));
     return {
       type: MessageType.pullParams,
-      meta: { globalStep: store.globalStep, shards: store.trainable.map((s) => s.slice.id), waitedMs },
+      meta: {
+        globalStep: store.globalStep,
+        shards: store.trainable.map((s) => s.slice.id),
+        waitedMs,
+        // Sync: the worker may push and pull the next steps in this many parts.
+        ...(mode === 'sync' ? { parts: store.parts.length } : {}),
+      },
       tensors,
       sent: copy.done, // the copy may be reused once the socket has its bytes
     };
+  };
+
+  // Part `part` of the values of step `step`: answered as soon as that part has been updated for it.
+  const onPullPart = async (step: number, part: number, began: number): Promise<OutgoingMessage> => {
+    checkPartRequest(part);
+    await waitUntil(() => store.partStep(part) >= step);
+    partReaders[part]!++;
+    return {
+      type: MessageType.pullParams,
+      meta: { globalStep: store.partStep(part), part, waitedMs: performance.now() - began },
+      tensors: store.partValues(part).map((d) => ({ dtype: 'float32', shape: [d.length], data: d })),
+      sent: () => {
+        if (--partReaders[part]! > 0 || !heldBack.delete(part)) return;
+        maybeApplyPart(part);
+        wake();
+      },
+    };
+  };
+
+  const checkPartRequest = (part: number): void => {
+    if (mode !== 'sync') {
+      throw new PsError('PETAL_PS_REQUEST', `a ${mode} PS takes whole pushes and pulls, not parts`, {
+        fix: 'push and pull in parts only when a sync PS announces them (its pull reply carries `parts`)',
+      });
+    }
+    if (part >= store.parts.length) {
+      throw new PsError('PETAL_PS_SHAPE', `part ${part} asked; this PS cuts a step into ${store.parts.length} parts`, {
+        fix: 'cut pushes and pulls with exchangeParts() of the same shard plan as the PS',
+      });
+    }
   };
 
   const noteCursor = (worker: string, meta: unknown): void => {
@@ -318,31 +365,29 @@ export function createPsService(options: ParameterServerOptions): PsService {
     if (cursor !== undefined) cursors.set(worker, cursor);
   };
 
+  // A whole push (one gradient per trainable shard) or, in sync mode, part `meta.part` of one (its segments).
+  // Stats count a pipelined push once, by its part 0.
   const onPush = (msg: IncomingMessage): OutgoingMessage => {
-    const { worker, step } = pullMeta(msg.meta);
-    const grads = msg.tensors.map((t) => t.data);
+    const { worker, step, part } = pullMeta(msg.meta);
+    const grads = msg.tensors.map((t) => t.data) as Float32Array[];
     if (msg.tensors.some((t) => t.dtype !== 'float32')) {
       throw new PsError('PETAL_PS_SHAPE', 'gradients must be float32', { fix: 'push float32 gradients' });
     }
-    store.checkGradients(grads);
-    stats.pushes++;
-    const answer = (accepted: boolean, reason?: string): OutgoingMessage => ({
-      type: MessageType.pushGradients,
-      meta: { accepted, reason, globalStep: store.globalStep },
-    });
-    if (msg.generation < generation) {
-      stats.dropped.generation++;
-      return answer(false, 'generation');
+    if (part === undefined) store.checkGradients(grads);
+    else {
+      checkPartRequest(part);
+      store.checkPart(part, grads);
     }
-    if (!live.has(worker)) {
-      stats.dropped.notLive++;
-      return answer(false, 'not-live');
-    }
+    const counted = part === undefined || part === 0;
+    if (counted) stats.pushes++;
+    const answer = (accepted: boolean, reason?: 'generation' | 'not-live' | 'stale' | 'duplicate'): OutgoingMessage => {
+      if (reason && counted) stats.dropped[reason === 'not-live' ? 'notLive' : reason]++;
+      return { type: MessageType.pushGradients, meta: { accepted, reason, globalStep: store.globalStep } };
+    };
+    if (msg.generation < generation) return answer(false, 'generation');
+    if (!live.has(worker)) return answer(false, 'not-live');
     if (mode === 'sync') {
-      if (step < store.globalStep) {
-        stats.dropped.stale++;
-        return answer(false, 'stale');
-      }
+      if (step < store.globalStep) return answer(false, 'stale');
       if (step > store.globalStep) {
         throw new PsError(
           'PETAL_PS_STEP_AHEAD',
@@ -353,17 +398,22 @@ export function createPsService(options: ParameterServerOptions): PsService {
           },
         );
       }
-      if (pushedThisStep.has(worker)) {
-        stats.dropped.duplicate++;
-        return answer(false, 'duplicate');
+      const parts = part === undefined ? store.parts.map((_, j) => j) : [part];
+      if (parts.some((j) => gatheredBy[j]!.has(worker))) return answer(false, 'duplicate');
+      // A part already applied this step (its workers were all in before this one became live) takes no more.
+      const open = parts.filter((j) => !store.partApplied(j));
+      if (open.length === 0) return answer(false, 'stale');
+      for (const j of open) {
+        const segments =
+          part === undefined ? store.parts[j]!.map((g) => grads[g.shard]!.subarray(g.begin, g.end)) : grads;
+        store.accumulatePart(j, segments);
+        gatheredBy[j]!.add(worker);
       }
-      store.accumulate(grads as Float32Array[]);
-      pushedThisStep.add(worker);
       noteCursor(worker, msg.meta);
-      maybeFinishStep();
+      for (const j of open) maybeApplyPart(j);
     } else {
       noteCursor(worker, msg.meta);
-      store.apply(grads as Float32Array[]);
+      store.apply(grads);
       afterUpdate();
       clocks.set(worker, Math.max(clocks.get(worker) ?? 0, step + 1));
       highClock = Math.max(highClock, step + 1);
@@ -453,12 +503,10 @@ export function createPsService(options: ParameterServerOptions): PsService {
           );
         }
         const atStep = opts.atStep;
-        await new Promise<void>((resolve) => {
-          const list = stepHooks.get(atStep) ?? [];
-          list.push(resolve);
-          stepHooks.set(atStep, list);
-        });
+        await new Promise<void>((resolve) => addStepHook(atStep, resolve));
       }
+      // A step half applied (its last parts still on the wire) is let finish: a checkpoint holds whole steps.
+      if (store.midStep) await new Promise<void>((resolve) => addStepHook(store.globalStep + 1, resolve));
       // The snapshot is taken synchronously: no update can interleave with it.
       const snap = store.snapshot();
       const positions = opts.feedPositions ?? feedPositions();
@@ -474,7 +522,8 @@ export function createPsService(options: ParameterServerOptions): PsService {
       const ck = await latestCheckpoint(dir, options.psIndex, step);
       if (!ck) return undefined;
       store.restore(ck);
-      pushedThisStep.clear();
+      for (const by of gatheredBy) by.clear();
+      heldBack.clear();
       for (const w of clocks.keys()) clocks.set(w, ck.globalStep);
       highClock = ck.globalStep;
       const saved = ck.feedPositions as { epoch?: unknown; workers?: unknown } | null;
@@ -520,12 +569,23 @@ function parseMode(v: unknown): { staleness?: number } | undefined {
   return m ? { staleness: Number(m[1]) } : undefined;
 }
 
-function pullMeta(meta: unknown): { worker: string; step: number } {
-  const m = (typeof meta === 'object' && meta !== null ? meta : {}) as { worker?: unknown; step?: unknown };
-  if (typeof m.worker !== 'string' || !Number.isSafeInteger(m.step) || (m.step as number) < 0) {
-    throw new PsError('PETAL_PS_REQUEST', 'pull/push metadata must be {worker: string, step: integer ≥ 0}', {
-      fix: 'use the Petal worker client, which sends both',
-    });
+function pullMeta(meta: unknown): { worker: string; step: number; part: number | undefined } {
+  const m = (typeof meta === 'object' && meta !== null ? meta : {}) as {
+    worker?: unknown;
+    step?: unknown;
+    part?: unknown;
+  };
+  if (
+    typeof m.worker !== 'string' ||
+    !Number.isSafeInteger(m.step) ||
+    (m.step as number) < 0 ||
+    (m.part !== undefined && (!Number.isSafeInteger(m.part) || (m.part as number) < 0))
+  ) {
+    throw new PsError(
+      'PETAL_PS_REQUEST',
+      'pull/push metadata must be {worker: string, step: integer ≥ 0, part?: integer ≥ 0}',
+      { fix: 'use the Petal worker client, which sends these' },
+    );
   }
-  return { worker: m.worker, step: m.step as number };
+  return { worker: m.worker, step: m.step as number, part: m.part as number | undefined };
 }

@@ -2,7 +2,12 @@
 // step being gathered. Everything here is synchronous, so an update is atomic with respect to every request.
 // Trainable values, slots and sums live in one KernelMemory, where the SIMD kernels update them in place: a push's
 // gradients are copied (first push of a step) or added into the sums there, and the optimizer reads them from there.
+// A step is gathered and applied part by part (exchange-parts.ts): the optimizers are elementwise, so updating the
+// parts one after another is the same update as all at once; the step ends, and the global step advances, once
+// every part is applied.
 import { PsError } from './errors.ts';
+import { cutParts } from './exchange-parts.ts';
+import type { ExchangePart } from './exchange-parts.ts';
 import type { ShardOptimizer } from './optimizers.ts';
 import { slicesOf } from './shard-plan.ts';
 import { KernelMemory, simdKernels } from './simd-kernels.ts';
@@ -34,13 +39,17 @@ export class ShardStore {
   readonly optimizer: ShardOptimizer;
   readonly trainable: TrainableShard[];
   readonly frozen: FrozenShard[];
+  /** The parts a step is gathered, applied and pulled in (see exchange-parts.ts). */
+  readonly parts: readonly ExchangePart[];
   /** Updates applied so far. */
   globalStep = 0;
   readonly #sums: Float32Array[];
-  #summed = 0;
-  #pullCopy: PullCopy | undefined;
-  /** Copies no pull holds any more, reused for the next step's (at most two kept). */
-  readonly #freeCopies: Float32Array[][] = [];
+  /** Per part: gradients gathered into the sums in the step in progress. */
+  readonly #summed: number[];
+  /** Per part: already updated in the step in progress. */
+  readonly #applied: boolean[];
+  #appliedParts = 0;
+  readonly #wholeCopies: CopyCache;
 
   /**
    * `values` holds each of this PS's slices by slice id, or whole variables by name (sliced here); values are
@@ -73,6 +82,13 @@ export class ShardStore {
     });
     this.frozen = mine.filter((s) => !s.trainable).map((slice) => ({ slice, params: valueOf(slice).slice() }));
     this.#sums = trainable.map(alloc);
+    this.parts = cutParts(trainable.map((t) => t.end - t.begin));
+    this.#summed = this.parts.map(() => 0);
+    this.#applied = this.parts.map(() => false);
+    this.#wholeCopies = new CopyCache(
+      () => this.trainable.map((s) => new Float32Array(s.params.length)),
+      (data) => this.trainable.forEach((s, i) => data[i]!.set(s.params)),
+    );
   }
 
   /** Checks that `grads` has one array per trainable shard, of the shard's length. Throws PETAL_PS_SHAPE. */
@@ -99,6 +115,21 @@ export class ShardStore {
     });
   }
 
+  /** Checks that `grads` are the segments of part `j`, each of its length. Throws PETAL_PS_SHAPE. */
+  checkPart(j: number, grads: readonly { length: number }[]): void {
+    const part = this.parts[j];
+    if (!part) {
+      throw new PsError('PETAL_PS_SHAPE', `push names part ${j}; this PS cuts a step into ${this.parts.length} parts`, {
+        fix: 'cut pushes with exchangeParts() of the same shard plan as the PS',
+      });
+    }
+    if (grads.length !== part.length || part.some((g, k) => grads[k]!.length !== g.end - g.begin)) {
+      throw new PsError('PETAL_PS_SHAPE', `gradients of part ${j} do not have the part's segment lengths`, {
+        fix: 'cut pushes with exchangeParts() of the same shard plan as the PS',
+      });
+    }
+  }
+
   /**
    * Applies one update from these gradients (one per trainable shard) and advances the global step. Async and SSP
    * updates: it stages them in the sums, so it must not interleave with a sync step being gathered.
@@ -108,32 +139,93 @@ export class ShardStore {
     this.applyAverage();
   }
 
-  /** Adds gradients to the sums of the step being gathered (the first push is copied: no zeroing pass). */
+  /** Adds whole gradients (one per trainable shard) to the sums of the step being gathered, every part of them. */
   accumulate(grads: readonly Float32Array[]): void {
+    this.parts.forEach((part, j) =>
+      this.accumulatePart(
+        j,
+        part.map((g) => grads[g.shard]!.subarray(g.begin, g.end)),
+      ),
+    );
+  }
+
+  /** Adds part `j`'s gradients (its segments) to the sums (the first push is copied: no zeroing pass). */
+  accumulatePart(j: number, grads: readonly Float32Array[]): void {
     const kernels = simdKernels();
-    this.#sums.forEach((sum, i) => (this.#summed === 0 ? sum.set(grads[i]!) : kernels.add(sum, grads[i]!)));
-    this.#summed++;
+    const first = this.#summed[j] === 0;
+    this.parts[j]!.forEach((g, k) => {
+      const sum = this.#sums[g.shard]!.subarray(g.begin, g.end);
+      if (first) sum.set(grads[k]!);
+      else kernels.add(sum, grads[k]!);
+    });
+    this.#summed[j]!++;
   }
 
-  /** Gradients gathered for the current step. */
+  /** Gradients gathered for the current step (the most any part holds). */
   get gathered(): number {
-    return this.#summed;
+    return Math.max(...this.#summed);
   }
 
-  /** Applies the average of the gathered gradients (if any) as one update, then clears the sums. */
+  /** Gradients gathered for part `j` in the current step. */
+  gatheredPart(j: number): number {
+    return this.#summed[j]!;
+  }
+
+  /** Whether part `j` is already updated in the step in progress. */
+  partApplied(j: number): boolean {
+    return this.#applied[j]!;
+  }
+
+  /** Whether the step in progress has some parts updated and some not: its values are half old, half new. */
+  get midStep(): boolean {
+    return this.#appliedParts > 0;
+  }
+
+  /** Steps applied to part `j`: the global step, or one more while the step is in progress and `j` is done. */
+  partStep(j: number): number {
+    return this.globalStep + (this.#applied[j] ? 1 : 0);
+  }
+
+  /** Applies the average of the gathered gradients (if any) to every part not yet updated, ending the step. */
   applyAverage(): void {
-    if (this.#summed === 0) return;
-    const n = this.#summed;
-    if (n > 1) for (const sum of this.#sums) simdKernels().divide(sum, n);
-    this.trainable.forEach((s, i) => this.optimizer.apply(s.params, this.#sums[i]!, s.slots));
+    if (this.gathered === 0) return;
+    this.parts.forEach((_, j) => {
+      if (!this.#applied[j]) this.applyPart(j);
+    });
+  }
+
+  /**
+   * Updates part `j` from the average of its gathered gradients (unchanged when none were: its step passes without
+   * it). Once every part is updated, ends the step and answers true.
+   */
+  applyPart(j: number): boolean {
+    const n = this.#summed[j]!;
+    if (n > 0) {
+      const kernels = simdKernels();
+      for (const g of this.parts[j]!) {
+        const s = this.trainable[g.shard]!;
+        const sum = this.#sums[g.shard]!.subarray(g.begin, g.end);
+        if (n > 1) kernels.divide(sum, n);
+        this.optimizer.apply(
+          s.params.subarray(g.begin, g.end),
+          sum,
+          s.slots.map((x) => x.subarray(g.begin, g.end)),
+        );
+      }
+    }
+    this.#summed[j] = 0;
+    this.#applied[j] = true;
+    if (++this.#appliedParts < this.parts.length) return false;
     this.optimizer.finishStep();
     this.globalStep++;
-    this.#summed = 0;
+    this.#applied.fill(false);
+    this.#appliedParts = 0;
+    return true;
   }
 
   /** Drops the gathered gradients (restore, generation change). */
   clearGathered(): void {
-    this.#summed = 0;
+    this.#summed.fill(0);
   }
 
   /**
@@ -142,34 +234,15 @@ export class ShardStore {
    * that copy (it takes another), so no bytes still queued on a socket change. Copies nobody holds are reused.
    */
   pullCopy(): { data: Float32Array[]; done: () => void } {
-    let copy = this.#pullCopy;
-    if (copy?.step !== this.globalStep) {
-      if (copy) this.#retire(copy);
-      const data = this.#freeCopies.pop() ?? this.trainable.map((s) => new Float32Array(s.params.length));
-      this.trainable.forEach((s, i) => data[i]!.set(s.params));
-      copy = this.#pullCopy = { step: this.globalStep, data, holders: 0, retired: false };
-    }
-    const held = copy;
-    held.holders++;
-    let done = false;
-    return {
-      data: held.data,
-      done: () => {
-        if (done) return;
-        done = true;
-        held.holders--;
-        if (held.retired && held.holders === 0) this.#free(held);
-      },
-    };
+    return this.#wholeCopies.take(this.globalStep);
   }
 
-  #retire(copy: PullCopy): void {
-    copy.retired = true;
-    if (copy.holders === 0) this.#free(copy);
-  }
-
-  #free(copy: PullCopy): void {
-    if (this.#freeCopies.length < 2) this.#freeCopies.push(copy.data);
+  /**
+   * Part `j`'s live values, one view per segment, no copy: for a sync PS, which holds back the part's next update
+   * until the bytes of every reply sent from them are with the kernel.
+   */
+  partValues(j: number): Float32Array[] {
+    return this.parts[j]!.map((g) => this.trainable[g.shard]!.params.subarray(g.begin, g.end));
   }
 
   /** A deep copy of everything a checkpoint holds. */
@@ -212,8 +285,9 @@ export class ShardStore {
     this.optimizer.restoreState(snapshot.optimizerState);
     this.globalStep = snapshot.globalStep;
     this.clearGathered();
-    if (this.#pullCopy) this.#retire(this.#pullCopy);
-    this.#pullCopy = undefined;
+    this.#applied.fill(false);
+    this.#appliedParts = 0;
+    this.#wholeCopies.invalidate();
   }
 }
 
@@ -224,4 +298,53 @@ interface PullCopy {
   holders: number;
   /** Replaced by a newer step's copy: free once no pull holds it. */
   retired: boolean;
+}
+
+/** Copies of some values for pulls: one per step, shared by that step's pulls, reused once nobody holds them. */
+class CopyCache {
+  readonly #make: () => Float32Array[];
+  readonly #fill: (data: Float32Array[]) => void;
+  #current: PullCopy | undefined;
+  /** Copies no pull holds any more, reused for a later step's (at most two kept). */
+  readonly #free: Float32Array[][] = [];
+
+  constructor(make: () => Float32Array[], fill: (data: Float32Array[]) => void) {
+    this.#make = make;
+    this.#fill = fill;
+  }
+
+  take(step: number): { data: Float32Array[]; done: () => void } {
+    let copy = this.#current;
+    if (copy?.step !== step) {
+      this.invalidate();
+      const data = this.#free.pop() ?? this.#make();
+      this.#fill(data);
+      copy = this.#current = { step, data, holders: 0, retired: false };
+    }
+    const held = copy;
+    held.holders++;
+    let done = false;
+    return {
+      data: held.data,
+      done: () => {
+        if (done) return;
+        done = true;
+        held.holders--;
+        if (held.retired && held.holders === 0) this.#release(held);
+      },
+    };
+  }
+
+  /** Retires the current copy (the values it holds are no longer current). */
+  invalidate(): void {
+    const copy = this.#current;
+    this.#current = undefined;
+    if (!copy) return;
+    copy.retired = true;
+    if (copy.holders === 0) this.#release(copy);
+  }
+
+  #release(copy: PullCopy): void {
+    if (this.#free.length < 2) this.#free.push(copy.data);
+  }
 }

@@ -56,7 +56,8 @@ const wasm = (
 ).WebAssembly;
 
 let compiled: object | undefined;
-const owners = new WeakMap<Float32Array, KernelMemory>();
+// By memory buffer, so subarrays of a KernelMemory's arrays (a step's parts) run in place too.
+const owners = new WeakMap<ArrayBufferLike, KernelMemory>();
 
 /**
  * Float32 arrays allocated inside one wasm memory, which the kernels update in place (no staging copies). A
@@ -87,15 +88,15 @@ export class KernelMemory {
   alloc(n: number): Float32Array {
     const a = new Float32Array(this.#memory.buffer, this.#used, n);
     this.#used += padded(n) * 4;
-    owners.set(a, this);
+    owners.set(a.buffer, this);
     return a;
   }
 }
 
 // The kernels' operands: byte offsets into one memory when every array was allocated in it, else undefined.
 function placed(arrays: Float32Array[]): { x: Exports; at: number[] } | undefined {
-  const mem = owners.get(arrays[0]!);
-  if (!mem || arrays.some((a) => owners.get(a) !== mem)) return undefined;
+  const mem = owners.get(arrays[0]!.buffer);
+  if (!mem || arrays.some((a) => owners.get(a.buffer) !== mem)) return undefined;
   return { x: mem.exports, at: arrays.map((a) => a.byteOffset) };
 }
 

@@ -1,7 +1,7 @@
 // Public surface of the worker: the training loop, its PS client and model step, and the in-process cluster.
 export { WorkerError } from './errors.ts';
 export { connectPs } from './ps-client.ts';
-export type { PsClient, PsClientOptions, PsEndpoint, Pulled } from './ps-client.ts';
+export type { GradientStream, PsClient, PsClientOptions, PsEndpoint, Pulled } from './ps-client.ts';
 export { createTrainStep } from './train-step.ts';
 export type { TrainStep, TrainStepOptions, BatchResult } from './train-step.ts';
 export { runWorker } from './worker.ts';

@@ -54,6 +54,26 @@ test('gradients + one SGD step equal tfjs trainOnBatch; tensors stay flat', asyn
     const g = r.grads.get(w.originalName)!;
     want.forEach((x, j) => assert.ok(Math.abs(x - (p[j]! - lr * g[j]!)) < 1e-6, w.originalName));
   }
+  // Streamed, the same gradients arrive one by one in variable order, the same figures come back, nothing leaks.
+  const beforeStream = tf.memory().numTensors;
+  const streamed: [string, Float32Array][] = [];
+  const s = await step.streamGradients(xs, ys, (name, data) => streamed.push([name, data]));
+  assert.deepEqual(
+    streamed.map(([name]) => name),
+    step.variables.map((v) => v.name),
+  );
+  assert.deepEqual(new Map(streamed), r.grads);
+  assert.deepEqual(
+    { rows: s.rows, loss: s.loss, metrics: s.metrics },
+    { rows: r.rows, loss: r.loss, metrics: r.metrics },
+  );
+  await assert.rejects(
+    step.streamGradients(xs, ys, () => {
+      throw new Error('the sink failed');
+    }),
+    /the sink failed/,
+  );
+  assert.equal(tf.memory().numTensors, beforeStream, 'neither a stream nor a failing sink leaks a tensor');
   tf.dispose([xs, ys]);
   step.dispose();
   ref.dispose();

@@ -40,6 +40,11 @@ export interface TrainStep {
   setWeights(values: ReadonlyMap<string, Float32Array>): void;
   /** Loss, metrics and gradients of every trainable variable on one batch. */
   gradients(xs: Tensor, ys: Tensor): BatchResult & { grads: Map<string, Float32Array> };
+  /**
+   * The same, handing each gradient to `sink` as soon as it is copied out of TensorFlow (in variable order) and
+   * letting the event loop turn before the next, so what the sink sends goes out while the rest is copied.
+   */
+  streamGradients(xs: Tensor, ys: Tensor, sink: (name: string, data: Float32Array) => void): Promise<BatchResult>;
   /** Loss and metrics on one batch, in inference mode. */
   evaluate(xs: Tensor, ys: Tensor): BatchResult;
   dispose(): void;
@@ -74,6 +79,28 @@ export async function createTrainStep(options: TrainStepOptions): Promise<TrainS
   const backend = tf.backend() as unknown as { getInputTensorIds(tensors: Tensor[]): number[] };
   const upload = (t: Tensor): void => void backend.getInputTensorIds([t]);
   const metricFns = (options.metrics ?? []).map((m) => [m, metricFunction(tf, m, options.loss)] as const);
+  // Loss and metrics of one batch, and the gradients as tensors kept out of the tidy (the caller disposes them).
+  const compute = (xs: Tensor, ys: Tensor): { result: BatchResult; grads: Tensor[] } => {
+    let out: { result: BatchResult; grads: Tensor[] } | undefined;
+    tf.tidy(() => {
+      const metricTensors: Tensor[] = [];
+      const { value, grads } = tf.variableGrads(() => {
+        const pred = model.apply(xs, { training: true }) as Tensor;
+        for (const [, fn] of metricFns) metricTensors.push(tf.keep(tf.mean(fn(ys, pred))));
+        return tf.mean(lossFn(ys, pred)) as Scalar;
+      }, trainableVars);
+      const metrics: Record<string, number> = {};
+      metricFns.forEach(([name], i) => {
+        metrics[name] = metricTensors[i]!.dataSync()[0]!;
+        metricTensors[i]!.dispose();
+      });
+      out = {
+        result: { rows: xs.shape[0] ?? 0, loss: value.dataSync()[0]!, metrics },
+        grads: trainableVars.map((v) => tf.keep(grads[v.name]!)),
+      };
+    });
+    return out!;
+  };
 
   const step: TrainStep = {
     variables,
@@ -92,24 +119,27 @@ export async function createTrainStep(options: TrainStepOptions): Promise<TrainS
       });
     },
     gradients(xs, ys) {
-      let result: (BatchResult & { grads: Map<string, Float32Array> }) | undefined;
-      tf.tidy(() => {
-        const metricTensors: Tensor[] = [];
-        const { value, grads } = tf.variableGrads(() => {
-          const pred = model.apply(xs, { training: true }) as Tensor;
-          for (const [, fn] of metricFns) metricTensors.push(tf.keep(tf.mean(fn(ys, pred))));
-          return tf.mean(lossFn(ys, pred)) as Scalar;
-        }, trainableVars);
-        const out = new Map<string, Float32Array>();
-        trainable.forEach((w, i) => out.set(w.originalName, grads[trainableVars[i]!.name]!.dataSync() as Float32Array));
-        const metrics: Record<string, number> = {};
-        metricFns.forEach(([name], i) => {
-          metrics[name] = metricTensors[i]!.dataSync()[0]!;
-          metricTensors[i]!.dispose();
-        });
-        result = { rows: xs.shape[0] ?? 0, loss: value.dataSync()[0]!, metrics, grads: out };
-      });
-      return result!;
+      const { result, grads } = compute(xs, ys);
+      const out = new Map<string, Float32Array>();
+      try {
+        trainable.forEach((w, i) => out.set(w.originalName, grads[i]!.dataSync() as Float32Array));
+      } finally {
+        tf.dispose(grads);
+      }
+      return { ...result, grads: out };
+    },
+    async streamGradients(xs, ys, sink) {
+      const { result, grads } = compute(xs, ys);
+      try {
+        for (let i = 0; i < grads.length; i++) {
+          sink(trainable[i]!.originalName, grads[i]!.dataSync() as Float32Array);
+          grads[i]!.dispose();
+          await new Promise(setImmediate);
+        }
+      } finally {
+        tf.dispose(grads);
+      }
+      return result;
     },
     evaluate(xs, ys) {
       let result: BatchResult | undefined;

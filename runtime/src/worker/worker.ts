@@ -148,6 +148,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
     plan: options.plan,
     worker,
     generation: options.generation,
+    // The next step's variables go into the model as they arrive, while the rest is still on the wire.
+    onValues: (name, values) => model.setWeights(new Map([[name, values]])),
   }).catch((e: unknown) => {
     model.dispose();
     throw e;
@@ -205,10 +207,12 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerResult> {
         const pulled = await client.pull(step);
         const t1 = performance.now();
         if (sync) step = pulled.globalStep;
-        model.setWeights(pulled.values);
-        const r = model.gradients(batch.xs, batch.ys);
+        model.setWeights(new Map([...pulled.values].filter(([name]) => !pulled.delivered.has(name))));
+        // Each gradient goes to the PS as soon as it is out of TensorFlow, while the next ones are copied out.
+        const pushing = client.pushStream(step, cursor.take(batch));
+        const r = await model.streamGradients(batch.xs, batch.ys, pushing.add);
         const t2 = performance.now();
-        const accepted = await client.push(step, r.grads, cursor.take(batch));
+        const accepted = await pushing.done();
         const t3 = performance.now();
         const m: StepMetrics = {
           worker,
