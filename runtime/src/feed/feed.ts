@@ -149,7 +149,6 @@ export function feed(options: FeedOptions): Feed {
   const idleMs = options.idleTimeoutMs ?? 30_000;
   const skip = options.onDecodeError === 'skip';
   const stats = { rows: 0, batches: 0, skipped: 0, epoch: 0 };
-  let consumer: Consumer | undefined;
   // One client per partition read: the client library keeps one Kafka fetch session per client and broker, and
   // two fetches in flight on one session clash (the broker rejects one's session epoch; the reader retries it
   // 250 ms later). Own clients also let the broker serve the partitions in parallel.
@@ -165,7 +164,6 @@ export function feed(options: FeedOptions): Feed {
       retries: 0,
       timeout: 5000,
     });
-  const client = (): Consumer => (consumer ??= newClient(''));
   const readerClient = (partition: number): Consumer => {
     let c = readerClients.get(partition);
     if (!c) readerClients.set(partition, (c = newClient(`-p${partition}`)));
@@ -173,8 +171,10 @@ export function feed(options: FeedOptions): Feed {
   };
 
   function meta(): Promise<TopicMeta> {
+    // On the first partition's reader client: it reads on with its connection made and the topic's metadata known.
+    const first = options.partitions?.[0] ?? 0;
     return (metaPromise ??= (async () => {
-      if ((await topicPartitions(client(), topic)) === undefined) {
+      if ((await topicPartitions(readerClient(first), topic)) === undefined) {
         throw feedError(
           FeedCodes.incomplete,
           'the topic does not exist',
@@ -182,7 +182,7 @@ export function feed(options: FeedOptions): Feed {
           { fix: 'use the topic name stream() returned' },
         );
       }
-      const found = await readTopicMeta(client(), topic, options.partitions?.[0] ?? 0, idleMs);
+      const found = await readTopicMeta(readerClient(first), topic, first, idleMs);
       if (!found)
         throw feedError(
           FeedCodes.incomplete,
@@ -323,10 +323,7 @@ export function feed(options: FeedOptions): Feed {
       for (const m of resume?.pending ?? []) {
         const offset = BigInt(m.offset);
         const client = readerClient(m.partition);
-        yield* add(
-          await readMessageAt(client, { topic, partition: m.partition, offset, maxBytes: fetchBytes(1) }),
-          m.from,
-        );
+        yield* add(await readMessageAt(client, { topic, partition: m.partition, offset }), m.from);
       }
       for await (const message of messages(turnFrom(partitions, turn), read)) {
         // The reader has moved past this message before any of its rows is delivered: positions say so.
@@ -388,10 +385,9 @@ export function feed(options: FeedOptions): Feed {
     [Symbol.asyncIterator]: () => iterate(),
     async close() {
       closed = true;
-      const clients = [consumer, ...readerClients.values()];
-      consumer = undefined;
+      const clients = [...readerClients.values()];
       readerClients.clear();
-      await Promise.all(clients.map((c) => c?.close(true)));
+      await Promise.all(clients.map((c) => c.close(true)));
     },
   };
 }

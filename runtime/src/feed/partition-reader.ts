@@ -1,8 +1,8 @@
 // Reads one partition from an offset up to its end marker, one bounded fetch at a time, with the next fetch asked
 // for as soon as a response arrives (unless it held the end marker), so the broker serves it while the caller
-// decodes this one: at most two responses per partition exist. Fetch errors — a broker restarting — are retried
-// until `idleMs` passes without progress; a partition that ends without its end marker in that time is an error,
-// never a short epoch.
+// decodes this one: at most two responses per partition exist. Each fetch asks for whole record batches only (see
+// `askBytes`). Fetch errors — a broker restarting — are retried until `idleMs` passes without progress; a partition
+// that ends without its end marker in that time is an error, never a short epoch.
 import { tableFromIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { errorMessages, fetchPartition } from '../kafka/client.ts';
@@ -24,6 +24,7 @@ export interface ReadOptions {
   from: bigint;
   /** Rows the caller has seen before `from` (when resuming), so the end marker's count still checks. */
   rowsBefore: number;
+  /** The most bytes one fetch asks for (a single record batch larger than this still comes whole). */
   maxBytes: number;
   idleMs: number;
   meta: (meta: TopicMeta) => void;
@@ -37,11 +38,16 @@ const MAX_WAIT_MS = 100;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function fetchFrom(consumer: Consumer, topic: string, partition: number, offset: bigint, maxBytes: number) {
-  const pending = fetchPartition(consumer, { topic, partition, offset, maxBytes, maxWaitTime: MAX_WAIT_MS });
-  // Awaited later, or dropped when the reader stops early: never an unhandled rejection meanwhile.
-  pending.catch(() => {});
-  return pending;
+/**
+ * The limit of the next fetch. The broker fills a response up to the limit, cutting the record batch there (the
+ * client drops the cut part after it crossed the wire: with 2 MiB messages and a 4 MiB limit, half of each response;
+ * 55 MB read for a 36 MB topic), and returns a first batch whole however small the limit. So ask for as many whole
+ * batches as surely fit by the largest data batch seen, or for exactly one (a 1-byte limit) when fewer than two fit
+ * or none was seen yet.
+ */
+export function askBytes(maxBytes: number, largestBatch: number): number {
+  const batches = largestBatch > 0 ? Math.floor(maxBytes / largestBatch) : 0;
+  return batches >= 2 ? batches * largestBatch : 1;
 }
 
 /** Yields the data messages of one partition from `from` to its end marker, checking the marker's row count. */
@@ -50,7 +56,16 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
   let offset = options.from;
   let rows = options.rowsBefore;
   let lastProgress = Date.now();
-  let next: Promise<PartitionFetch> = fetchFrom(consumer, topic, partition, offset, maxBytes);
+  // Data batches only: the meta and end records are tiny and would make the next ask cut a data batch.
+  let largestBatch = 0;
+  const fetchNext = (): Promise<PartitionFetch> => {
+    const request = { topic, partition, offset, maxBytes: askBytes(maxBytes, largestBatch), maxWaitTime: MAX_WAIT_MS };
+    const pending = fetchPartition(consumer, request);
+    // Awaited later, or dropped when the reader stops early: never an unhandled rejection meanwhile.
+    pending.catch(() => {});
+    return pending;
+  };
+  let next = fetchNext();
   for (;;) {
     let records: FetchedRecord[];
     try {
@@ -69,7 +84,7 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
         );
       }
       await sleep(250);
-      next = fetchFrom(consumer, topic, partition, offset, maxBytes);
+      next = fetchNext();
       continue;
     }
     if (records.length === 0) {
@@ -83,14 +98,17 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
           },
         );
       }
-      next = fetchFrom(consumer, topic, partition, offset, maxBytes);
+      next = fetchNext();
       continue;
     }
     lastProgress = Date.now();
     const last = records.at(-1)!;
     offset = last.offset + 1n;
+    for (const record of records) {
+      if (record.batchBytes > largestBatch && recordKind(record.headers) === 'data') largestBatch = record.batchBytes;
+    }
     // Past the end marker there is nothing to read (a fetch there would wait on the broker for new records).
-    if (recordKind(last.headers) !== 'end') next = fetchFrom(consumer, topic, partition, offset, maxBytes);
+    if (recordKind(last.headers) !== 'end') next = fetchNext();
     for (const record of records) {
       const kind = recordKind(record.headers);
       if (kind === 'meta') {
@@ -122,10 +140,11 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
 /** The data message at `offset` of a partition: what a resumed feed re-reads for rows a position names. */
 export async function readMessageAt(
   consumer: Consumer,
-  options: { topic: string; partition: number; offset: bigint; maxBytes: number },
+  options: { topic: string; partition: number; offset: bigint },
 ): Promise<PartitionMessage> {
   const { topic, partition, offset } = options;
-  const { records } = await fetchPartition(consumer, { ...options, maxWaitTime: MAX_WAIT_MS });
+  // The batch holding `offset`, whole, and nothing after it.
+  const { records } = await fetchPartition(consumer, { ...options, maxBytes: 1, maxWaitTime: MAX_WAIT_MS });
   const record = records.find((r) => r.offset === offset);
   if (!record || recordKind(record.headers) !== 'data') {
     throw feedError(

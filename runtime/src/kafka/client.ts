@@ -112,6 +112,8 @@ export interface FetchedRecord {
   offset: bigint;
   value: Buffer | null;
   headers: [Buffer | null, Buffer | null][];
+  /** Bytes of the record batch the record came in (what a fetch limit is measured against). */
+  batchBytes: number;
 }
 
 /** What one `fetchPartition` call returned: records at or after the requested offset, and the partition's end. */
@@ -177,11 +179,12 @@ export async function fetchPartition(
       highWatermark = part.highWatermark;
       for (const batch of part.records ?? []) {
         if (batch.attributes & CONTROL_BATCH) continue;
+        const batchBytes = BATCH_HEAD_BYTES + batch.length;
         for (const record of batch.records) {
           const recordOffset = batch.firstOffset + BigInt(record.offsetDelta);
           // A batch can start before the requested offset: those records were read already.
           if (recordOffset >= offset)
-            records.push({ offset: recordOffset, value: record.value, headers: record.headers });
+            records.push({ offset: recordOffset, value: record.value, headers: record.headers, batchBytes });
         }
       }
     }
@@ -191,6 +194,8 @@ export async function fetchPartition(
 
 // Transaction markers, never data (Kafka's record batch attribute bit 5).
 const CONTROL_BATCH = 0x20;
+// A record batch's first offset (int64) and length (int32) precede the `length` bytes it counts.
+const BATCH_HEAD_BYTES = 12;
 
 /** The message of an error and of everything it wraps (the client nests causes in `errors`). */
 export function errorMessages(err: unknown): string {
