@@ -59,7 +59,7 @@ test('only the fine-tuned block and the head train; the rules say the same as th
   assert.equal(transfer.model.outputs[0]!.shape[1], 5);
 });
 
-test('it classifies images of other sizes too (validation a little larger than the training crops)', () => {
+test('it classifies images of other sizes too (e.g. a little larger than the training crops)', () => {
   for (const size of [256, 160]) {
     const p = tf.tidy(() => transfer.model.predict(tf.zeros([2, size, size, 3])) as Tensor);
     assert.deepEqual(p.shape, [2, 5], `${size} px`);

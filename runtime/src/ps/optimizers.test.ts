@@ -163,21 +163,23 @@ test('the update count, which drives the schedule, survives state()/restoreState
 
 test('useEma: the values update as without it, and slot "ema" holds their moving average', () => {
   const plain = createOptimizer({ type: 'adam', learningRate: 0.1 });
-  const averaged = createOptimizer({ type: 'adam', learningRate: 0.1, useEma: true, emaMomentum: 0.5 });
+  const averaged = createOptimizer({ type: 'adam', learningRate: 0.1, useEma: true, emaMomentum: 0.2 });
   assert.deepEqual(averaged.slotNames, ['m', 'v', 'ema']);
   const p1 = new Float32Array([1, -2]);
   const p2 = p1.slice();
   const s1 = [new Float32Array(2), new Float32Array(2)];
   const s2 = [new Float32Array(2), new Float32Array(2), new Float32Array(2)];
   const want = new Float32Array(2);
-  for (let step = 0; step < 4; step++) {
+  for (let step = 0; step < 6; step++) {
     const g = new Float32Array([0.3 - step, 0.2 * step]);
     plain.apply(p1, g, s1);
     plain.finishStep();
     averaged.apply(p2, g, s2);
     averaged.finishStep();
-    // The first update's average is the value itself, then ema = 0.5 ema + 0.5 value.
-    for (let i = 0; i < 2; i++) want[i] = step === 0 ? p1[i]! : 0.5 * want[i]! + 0.5 * p1[i]!;
+    // The first update's average is the value itself, then ema = d ema + (1 - d) value, d = min(0.2, (1+t)/(10+t)):
+    // 2/11 at t = 1, then 0.2 from t = 2 (3/12 > 0.2).
+    const d = step === 1 ? Math.fround(2 / 11) : Math.fround(0.2);
+    for (let i = 0; i < 2; i++) want[i] = step === 0 ? p1[i]! : d * want[i]! + Math.fround(1 - d) * p1[i]!;
   }
   assert.deepEqual(p2, p1, 'the averages do not touch the trained values');
   assertClose(s2[2]!, want, 'ema');

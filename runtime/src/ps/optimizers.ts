@@ -23,9 +23,11 @@ export type OptimizerConfig = (
   /** A Keras-style schedule of the learning rate over the update steps. */
   schedule?: LearningRateSchedule;
   /**
-   * Keras' `use_ema`: keep an exponential moving average of every trainable value (slot `ema`; after each update,
-   * `ema = emaMomentum × ema + (1 − emaMomentum) × value`, the first update copying the value); the trained model
-   * is exported with these averages, which are steadier than the last step's values.
+   * Keras' `use_ema`: keep an exponential moving average of every trainable value (slot `ema`; after update t,
+   * `ema = d × ema + (1 − d) × value`, the first update copying the value); the trained model is exported with these
+   * averages, which are steadier than the last step's values. As tf.train.ExponentialMovingAverage with
+   * num_updates, `d = min(emaMomentum, (1 + t) / (10 + t))`: a run of a few dozen steps is not averaged back to its
+   * first ones.
    */
   useEma?: boolean;
   /** Default 0.99 (Keras'). */
@@ -134,8 +136,6 @@ function baseOptimizer(config: OptimizerConfig): ShardOptimizer {
 
 /** `optimizer` plus the moving average of the values it updates, in one more slot (EMA_SLOT, last). */
 function withEma(optimizer: ShardOptimizer, momentum: number): ShardOptimizer {
-  const m = r(momentum);
-  const rest = r(1 - momentum);
   return {
     ...optimizer,
     config: { ...optimizer.config, useEma: true, emaMomentum: momentum },
@@ -143,9 +143,15 @@ function withEma(optimizer: ShardOptimizer, momentum: number): ShardOptimizer {
     apply(p, g, slots) {
       optimizer.apply(p, g, slots.slice(0, -1));
       const ema = slots.at(-1)!;
+      const t = optimizer.state().step ?? 0; // updates before this one
       // As Keras: the first update's average is the updated value itself.
-      if (optimizer.state().step === 0) ema.set(p);
-      else for (let i = 0; i < p.length; i++) ema[i] = m * ema[i]! + rest * p[i]!;
+      if (t === 0) {
+        ema.set(p);
+        return;
+      }
+      const d = r(Math.min(momentum, (1 + t) / (10 + t)));
+      const rest = r(1 - d);
+      for (let i = 0; i < p.length; i++) ema[i] = d * ema[i]! + rest * p[i]!;
     },
   };
 }
