@@ -555,7 +555,7 @@ def _():
     assert err["ename"] == "PETAL_CLUSTER_UP" and "%cluster down" in err["evalue"], err
 
 
-def train_cell(code, on_display, on_comm=None):
+def train_cell(code, on_display, on_comm=None, mime=TRAIN_MIME):
     """Runs a training cell; on_display(display_id) is called when its live card appears, on_comm(msg) on each comm
     message. Returns the reply, the cell's iopub messages, and every comm message (whatever its parent: a comm
     answers its own open first)."""
@@ -570,7 +570,7 @@ def train_cell(code, on_display, on_comm=None):
         if msg["parent_header"].get("msg_id") != msg_id:
             continue
         outputs.append(msg)
-        if msg["msg_type"] == "display_data" and TRAIN_MIME in msg["content"]["data"]:
+        if msg["msg_type"] == "display_data" and mime in msg["content"]["data"]:
             on_display(msg["content"]["transient"]["display_id"])
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
@@ -630,9 +630,9 @@ def _():
     assert "[worker:1] worker:1 joined" in data["text/plain"], data
 
 
-def follow_steps(at_step, act):
+def follow_steps(at_step, act, field="step"):
     """on_display/on_comm for train_cell: follows the live card over a comm and calls act() once, the first time
-    the card reaches at_step."""
+    the card's field (a training card's step, a stream card's rows) reaches at_step."""
     comm_id = uuid.uuid4().hex
     done = []
 
@@ -642,7 +642,7 @@ def follow_steps(at_step, act):
     def on_comm(msg):
         if done or msg["msg_type"] != "comm_msg" or msg["content"]["comm_id"] != comm_id:
             return
-        if msg["content"]["data"]["card"]["step"] >= at_step:
+        if msg["content"]["data"]["card"][field] >= at_step:
             done.append(True)
             act()
 
@@ -680,6 +680,26 @@ def _():
     assert "1 of 3 worker restarts used" in after["text/plain"], after["text/plain"]
     assert not alive(victim)
     state["pids"] = {t["id"]: t["pid"] for t in status["tasks"]}
+
+
+@check("cluster: interrupting %%stream stops it (PETAL_STREAM_ABORTED), the card fails, the name is not kept")
+def _():
+    # An endless stream of chunks: only an interrupt ends it.
+    ok("async function* endless() { for (;;) yield Array.from({ length: 20_000 }, (_, i) => ({ x: i, y: i * 2 })); }")
+    mids = []
+    on_display, on_comm, interrupted = follow_steps(
+        1, lambda: mids.append(send(kc.control_channel, "interrupt_request", {})), field="rows"
+    )
+    reply, outputs, _ = train_cell("%%stream big --partitions 2\nendless()", on_display, on_comm, mime=STREAM_MIME)
+    assert interrupted, "the card showed rows and the cell was interrupted"
+    control = kc.control_channel.get_msg(timeout=TIMEOUT)
+    assert control["msg_type"] == "interrupt_reply" and control["parent_header"]["msg_id"] == mids[0], control
+    content = reply["content"]
+    assert content["status"] == "error" and content["ename"] == "PETAL_STREAM_ABORTED", content
+    card = live_ends(outputs, STREAM_MIME)
+    assert card["state"] == "failed" and card["rows"] > 0 and card["error"]["code"] == "PETAL_STREAM_ABORTED", card
+    _, outputs = ok('JSON.stringify(topics())')
+    assert "big" not in json.loads(result_text(outputs).strip("'")), outputs
 
 
 @check("cluster: interrupting a %train cell stops the job (PETAL_TRAIN_ABORTED); the next %train on the cluster runs")

@@ -37,7 +37,7 @@ export interface ApiOptions {
   dir: string;
   kafka?: Omit<KafkaApiOptions, 'resources'>;
   cluster?: ClusterApiDeps['startOptions'];
-  /** What an interrupt of the kernel stops (training jobs); default: nothing outside this API hears of them. */
+  /** What an interrupt of the kernel stops (streams, training jobs); default: nothing outside this API hears of them. */
   interrupts?: Interrupts;
 }
 
@@ -49,7 +49,8 @@ export function createPetalApi(options: ApiOptions): PetalModule {
   const live = new LiveOutputs(comms, output);
   const logs = new TaskLogs();
   const cluster = createClusterApi({ resources, live, output, logs, startOptions: options.cluster });
-  const streams = createStreamApi({ kafka, live });
+  const interrupts = options.interrupts ?? new Interrupts();
+  const streams = createStreamApi({ kafka, live, interrupts });
   const api: PetalModule = {
     get tf(): TfModule {
       return loadTf();
@@ -63,7 +64,7 @@ export function createPetalApi(options: ApiOptions): PetalModule {
       cluster,
       live,
       output,
-      interrupts: options.interrupts ?? new Interrupts(),
+      interrupts,
       resolveTopic: (name) => streams.resolve(name),
     }),
     gallery: createGallery(output, () => `petal-${process.pid}-${++displays}`),

@@ -1,8 +1,8 @@
-// Work a cell starts that an interrupt must stop, not just stop awaiting: a training job runs on the cluster after
+// Work a cell starts that an interrupt must stop, not just stop awaiting: a stream or a training job runs on after
 // its cell is gone, and keeps the cluster busy. Each piece of work gets the signal current when it starts; an
 // interrupt aborts it and the kernel waits for that work to wind down before it ends the cell another way.
 
-/** Abortable work in flight (training jobs), and the interrupt that stops it. */
+/** Abortable work in flight (streams, training jobs), and the interrupt that stops it. */
 export class Interrupts {
   #controller = new AbortController();
   readonly #running = new Set<Promise<void>>();

@@ -4,6 +4,7 @@ import { stream as streamToKafka } from '@petal/runtime';
 import type { StreamInput, StreamProgress } from '@petal/runtime';
 import { withText } from '../display.ts';
 import type { LiveOutputs } from '../live/live-outputs.ts';
+import type { Interrupts } from './interrupts.ts';
 import type { StreamCard } from '../outputs/types.ts';
 import { cardError, checkOptions } from './check-options.ts';
 import type { KafkaApi, StreamApiOptions, StreamData, StreamSummary } from './types.ts';
@@ -14,6 +15,8 @@ const KEYS = ['topic', 'partitions', 'fresh', 'features', 'vocabularies', 'messa
 export interface StreamApiDeps {
   kafka: KafkaApi;
   live: LiveOutputs;
+  /** What an interrupt stops: the stream runs under its signal (the partial topic is deleted). */
+  interrupts: Interrupts;
 }
 
 /** stream(), topics() and the name → topic lookup train() uses. */
@@ -47,7 +50,9 @@ export function createStreamApi(deps: StreamApiDeps): StreamApi {
         live.update(card);
       };
       try {
-        const summary = await streamToKafka(data as StreamInput, { ...options, connection, onProgress: progress });
+        const summary = await deps.interrupts.run((signal) =>
+          streamToKafka(data as StreamInput, { ...options, connection, onProgress: progress, signal }),
+        );
         names.set(options.topic, summary.topic);
         card = {
           ...card,

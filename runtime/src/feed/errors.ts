@@ -19,6 +19,7 @@ export const FeedCodes = {
   incomplete: 'PETAL_FEED_INCOMPLETE',
   rowCount: 'PETAL_FEED_ROW_COUNT',
   corrupt: 'PETAL_FEED_CORRUPT_MESSAGE',
+  aborted: 'PETAL_STREAM_ABORTED',
 } as const;
 
 /** Where a data error happened; every field a user can act on. */

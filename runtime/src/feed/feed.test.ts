@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { tableFromArrays } from 'apache-arrow';
 import { isPetalError } from '../errors.ts';
+import { createAdmin, topicPartitions } from '../kafka/client.ts';
 import { useTestBroker } from '../kafka/test-broker.ts';
 import { loadTf } from '../tf/tf.ts';
 import { feed } from './feed.ts';
@@ -191,6 +192,35 @@ describe('stream and feed', { timeout: 180_000 }, () => {
     );
     assert.throws(() => feed({ connection, topic, batchSize: 0 }), /feed\.batchSize must be an integer ≥ 1/);
     assert.throws(() => feed({ connection, topic, batchSize: 1, bogus: 1 } as never), /feed\.bogus is unknown/);
+  });
+
+  test('an aborted stream stops, names where it stopped and leaves no topic behind', async () => {
+    const connection = testBroker().connection;
+    const controller = new AbortController();
+    let topic = '';
+    const stopped = stream(numericTable(200_000), {
+      connection,
+      topic: 'aborted',
+      partitions: 4,
+      messageBytes: 64 * 1024,
+      signal: controller.signal,
+      onProgress: (p) => {
+        topic = p.topic;
+        if (p.rows > 20_000) controller.abort();
+      },
+    });
+    await assert.rejects(
+      stopped,
+      (e: unknown) =>
+        isPetalError(e, 'PETAL_STREAM_ABORTED') &&
+        /interrupted after \d+ rows; the partial topic is deleted/.test(e.message),
+    );
+    const admin = createAdmin(connection);
+    try {
+      assert.equal(await topicPartitions(admin, topic), undefined, `${topic} was deleted`);
+    } finally {
+      await admin.close();
+    }
   });
 
   test('train and validation feeds run side by side', async () => {

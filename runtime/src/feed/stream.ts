@@ -47,6 +47,8 @@ export interface StreamOptions {
   /** Messages sent but not yet acknowledged, at most (default 4). */
   maxInFlight?: number;
   onProgress?: (progress: StreamProgress) => void;
+  /** Aborting it stops the stream (PETAL_STREAM_ABORTED) and deletes the topic, as a failure does. */
+  signal?: AbortSignal;
 }
 
 /** What `stream()` wrote. */
@@ -74,6 +76,7 @@ const optionKeys = [
   'messageBytes',
   'maxInFlight',
   'onProgress',
+  'signal',
 ];
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,200}$/;
 
@@ -93,6 +96,9 @@ function checkOptions(options: StreamOptions): void {
   if (options.features !== undefined) checkSpec('stream.features', options.features);
   if (options.onProgress !== undefined && typeof options.onProgress !== 'function') {
     throw optionError('stream.onProgress', 'must be a function', 'pass (progress) => …');
+  }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw optionError('stream.signal', 'must be an AbortSignal', 'pass controller.signal');
   }
 }
 
@@ -300,6 +306,15 @@ async function produce(
       const spread = meta.rows > 0 ? Math.ceil(meta.rows / meta.partitions) : Infinity;
       const rows = Math.min(spread, rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES));
       for (const message of arrowMessages(arrowTable, rows)) {
+        if (options.signal?.aborted) {
+          await Promise.allSettled(pending.values()); // nothing still in flight lands after the topic is deleted
+          throw feedError(
+            FeedCodes.aborted,
+            `the stream was interrupted after ${progress.rows} rows; the partial topic is deleted`,
+            { topic },
+            { fix: 'stream the data again' },
+          );
+        }
         // Message indices run on across chunks, so the round-robin spreads chunks evenly too.
         const partition = partitionOf(batches, meta.partitions);
         const previous = pending.get(partition);
