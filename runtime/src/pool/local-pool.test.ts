@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { isPetalError } from '../errors.ts';
 import { eventually, newMarker, portFree, processesWith } from './fixtures/processes.ts';
 import { launchAll } from './launch-all.ts';
-import { LocalPool } from './local-pool.ts';
+import { LocalPool, TASK_V8_FLAGS } from './local-pool.ts';
 import type { LogLine } from './log-lines.ts';
 import type { TaskSpec } from './pool.ts';
 
@@ -51,6 +51,8 @@ test('a ps and two workers come up with their ports; logs arrive tagged; close()
   for (const { task, ready } of up) {
     assert.equal(task.host, '127.0.0.1');
     assert.equal(ready['role'], task.role);
+    // Run by this process's Node, every task gets the GC flags measured for the training step (local-pool.ts).
+    assert.deepEqual(ready['execArgv'], [...TASK_V8_FLAGS]);
     assert.ok(typeof ready.port === 'number' && (await accepts(ready.port)), `${task.id} accepts on ${ready.port}`);
     assert.deepEqual(processesWith(marker).includes(task.pid), true, `pid ${task.pid} is the task itself`);
   }
