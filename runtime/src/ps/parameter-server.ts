@@ -404,9 +404,7 @@ export function createPsService(options: ParameterServerOptions): PsService {
       const open = parts.filter((j) => !store.partApplied(j));
       if (open.length === 0) return answer(false, 'stale');
       for (const j of open) {
-        const segments =
-          part === undefined ? store.parts[j]!.map((g) => grads[g.shard]!.subarray(g.begin, g.end)) : grads;
-        store.accumulatePart(j, segments);
+        store.accumulatePart(j, part === undefined ? store.segments(j, grads) : grads);
         gatheredBy[j]!.add(worker);
       }
       noteCursor(worker, msg.meta);

@@ -48,7 +48,6 @@ export class ShardStore {
   readonly #summed: number[];
   /** Per part: already updated in the step in progress. */
   readonly #applied: boolean[];
-  #appliedParts = 0;
   readonly #wholeCopies: CopyCache;
 
   /**
@@ -141,12 +140,12 @@ export class ShardStore {
 
   /** Adds whole gradients (one per trainable shard) to the sums of the step being gathered, every part of them. */
   accumulate(grads: readonly Float32Array[]): void {
-    this.parts.forEach((part, j) =>
-      this.accumulatePart(
-        j,
-        part.map((g) => grads[g.shard]!.subarray(g.begin, g.end)),
-      ),
-    );
+    this.parts.forEach((_, j) => this.accumulatePart(j, this.segments(j, grads)));
+  }
+
+  /** Part `j`'s segments of whole per-shard arrays (views). */
+  segments(j: number, whole: readonly Float32Array[]): Float32Array[] {
+    return this.parts[j]!.map((g) => whole[g.shard]!.subarray(g.begin, g.end));
   }
 
   /** Adds part `j`'s gradients (its segments) to the sums (the first push is copied: no zeroing pass). */
@@ -178,7 +177,7 @@ export class ShardStore {
 
   /** Whether the step in progress has some parts updated and some not: its values are half old, half new. */
   get midStep(): boolean {
-    return this.#appliedParts > 0;
+    return this.#applied.includes(true);
   }
 
   /** Steps applied to part `j`: the global step, or one more while the step is in progress and `j` is done. */
@@ -215,11 +214,10 @@ export class ShardStore {
     }
     this.#summed[j] = 0;
     this.#applied[j] = true;
-    if (++this.#appliedParts < this.parts.length) return false;
+    if (this.#applied.includes(false)) return false;
     this.optimizer.finishStep();
     this.globalStep++;
     this.#applied.fill(false);
-    this.#appliedParts = 0;
     return true;
   }
 
@@ -286,7 +284,6 @@ export class ShardStore {
     this.globalStep = snapshot.globalStep;
     this.clearGathered();
     this.#applied.fill(false);
-    this.#appliedParts = 0;
     this.#wholeCopies.invalidate();
   }
 }

@@ -207,16 +207,15 @@ export async function connectPs(options: PsClientOptions): Promise<PsClient> {
     prefetched = undefined;
   };
 
-  // The whole gradient of a slice's variable, checked against the plan.
   const sizes = new Map(plan.variables.map((v) => [v.name, v.size]));
-  const gradientOf = (grads: ReadonlyMap<string, Float32Array>, s: ShardSlice): Float32Array => {
-    const g = grads.get(s.variable);
-    if (!g || g.length !== sizes.get(s.variable)) {
-      throw new WorkerError('PETAL_WORKER_PLAN', `no gradient (or one of another size) for variable "${s.variable}"`, {
+  // Every trainable variable's gradient is in (their sizes were checked as they came). Throws PETAL_WORKER_PLAN.
+  const checkComplete = (grads: ReadonlyMap<string, Float32Array>): void => {
+    const missing = trainableVariables.find((v) => !grads.has(v.name));
+    if (missing) {
+      throw new WorkerError('PETAL_WORKER_PLAN', `no gradient for variable "${missing.name}"`, {
         fix: 'compute gradients for every trainable variable of the plan',
       });
     }
-    return g;
   };
   const payload = (data: Float32Array): TensorPayload => ({ dtype: 'float32', shape: [data.length], data });
 
@@ -264,8 +263,9 @@ export async function connectPs(options: PsClientOptions): Promise<PsClient> {
         return {
           add,
           async done() {
+            checkComplete(grads);
             const tensors = connections.map((_, ps) =>
-              mine[ps]!.map((s) => payload(gradientOf(grads, s).subarray(s.begin, s.end))),
+              mine[ps]!.map((s) => payload(grads.get(s.variable)!.subarray(s.begin, s.end))),
             );
             const pushed = requestAll((ps) => ({
               type: MessageType.pushGradients,
@@ -358,12 +358,11 @@ export async function connectPs(options: PsClientOptions): Promise<PsClient> {
         },
         async done() {
           sendReady();
-          const missing = trainableVariables.find((v) => !grads.has(v.name));
-          if (missing) {
+          try {
+            checkComplete(grads);
+          } catch (e) {
             fetch.drop();
-            throw new WorkerError('PETAL_WORKER_PLAN', `no gradient for variable "${missing.name}"`, {
-              fix: 'compute gradients for every trainable variable of the plan',
-            });
+            throw e;
           }
           sent();
           return (await Promise.all(accepted)).every(Boolean);
