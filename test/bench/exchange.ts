@@ -3,13 +3,18 @@
 // A worker's exchange with a parameter server: push 16.8 MB of float32 gradients (a 4.2 M-parameter model), then
 // pull 16.8 MB of parameters, through Petal's transport (token handshake, frames, request/response) between this
 // process and a child playing the PS; against the same bytes both ways over a raw, length-prefixed net.Socket
-// between the same two processes, in the same run. Both sides reuse their receive buffers. Rounds of the two are
-// interleaved (order alternating), so a burst of load from something else hits both; `ratio` = Petal ÷ raw on the
-// best round (load only ever slows a run down), the median ratio is reported too.
+// between the same two processes, in the same run. Both sides reuse their receive buffers. Each is measured over
+// the Unix socket a PS on the worker's machine is reached by (what a local cluster uses) and over loopback TCP
+// (a PS elsewhere). Rounds of the four are interleaved (order rotating), so a burst of load from something else
+// hits all; `ratio` = Petal ÷ raw over the Unix socket on the best round (load only ever slows a run down), the
+// median ratio is reported too, and the same pair over TCP (`ratioTcp`).
 //
 // Also measured: copying the 16.8 MB out of a TensorFlow tensor (dataSync / data), which the PS path will pay.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { MessageType, connect, createClusterToken, listen } from '@petal/runtime';
@@ -22,12 +27,24 @@ const BYTES = FLOATS * 4;
 const args = process.argv.slice(2);
 
 // ---------------------------------------------------------------------------------------------------------------
-// The child: a Petal endpoint answering push/pull like a PS, and a raw socket server doing the same with bare bytes.
+// The child: a Petal endpoint answering push/pull like a PS, and a raw socket server doing the same with bare bytes,
+// each on a TCP port and a Unix socket (in a private directory, as a PS task makes it).
+
+/** Where the child listens. */
+interface Endpoints {
+  petal: number;
+  petalPath: string;
+  raw: number;
+  rawPath: string;
+}
 
 async function serve(): Promise<void> {
   const params = new Float32Array(FLOATS).fill(0.5);
+  const socketDir = mkdtempSync(join(tmpdir(), 'petal-bench-exchange-'));
+  process.once('exit', () => rmSync(socketDir, { recursive: true, force: true }));
   const petal = await listen({
     token: process.env.PETAL_BENCH_TOKEN!,
+    socketPath: join(socketDir, 'petal.sock'),
     handler: (msg) => {
       if (msg.type === MessageType.pushGradients) {
         const g = msg.tensors[0]!.data as Float32Array; // a view into the receive buffer; a PS would apply it here
@@ -37,7 +54,7 @@ async function serve(): Promise<void> {
     },
   });
   // Raw protocol: [u32 n][n bytes] is a push, answered by one byte; [u32 0] is a pull, answered by [u32 n][n bytes].
-  const raw = net.createServer({ noDelay: true }, (socket) => {
+  const rawPeer = (socket: net.Socket): void => {
     const inbox = Buffer.allocUnsafeSlow(BYTES);
     const paramBytes = Buffer.from(params.buffer);
     const head = Buffer.alloc(4);
@@ -78,12 +95,23 @@ async function serve(): Promise<void> {
       }
     });
     socket.on('error', () => {});
-  });
+  };
+  const raw = net.createServer({ noDelay: true }, rawPeer);
+  const rawUnix = net.createServer(rawPeer);
+  const rawPath = join(socketDir, 'raw.sock');
   await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
-  process.stdout.write(`${JSON.stringify({ petal: petal.port, raw: (raw.address() as net.AddressInfo).port })}\n`);
+  await new Promise<void>((resolve) => rawUnix.listen(rawPath, resolve));
+  const endpoints: Endpoints = {
+    petal: petal.port,
+    petalPath: petal.socketPath!,
+    raw: (raw.address() as net.AddressInfo).port,
+    rawPath,
+  };
+  process.stdout.write(`${JSON.stringify(endpoints)}\n`);
   process.stdin.resume();
   process.stdin.on('end', () => {
     raw.close();
+    rawUnix.close();
     void petal.close();
   });
 }
@@ -100,6 +128,10 @@ class RawClient {
   constructor(socket: net.Socket) {
     this.#socket = socket;
     socket.on('data', (chunk: Buffer) => this.#onChunk(chunk));
+  }
+
+  end(): void {
+    this.#socket.end();
   }
 
   push(data: Float32Array): Promise<void> {
@@ -198,32 +230,44 @@ async function main(): Promise<void> {
     env: { ...process.env, PETAL_BENCH_TOKEN: token },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const ports = await new Promise<{ petal: number; raw: number }>((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', (line) =>
-      resolve(JSON.parse(line) as { petal: number; raw: number }),
-    );
+  const at = await new Promise<Endpoints>((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line) as Endpoints));
     child.once('exit', (code) => reject(new Error(`the PS child exited (${code})`)));
   });
-  const conn = await connect({ port: ports.petal, token });
-  const rawSocket = net.connect({ port: ports.raw, host: '127.0.0.1', noDelay: true });
-  await new Promise((resolve) => rawSocket.once('connect', resolve));
-  const raw = new RawClient(rawSocket);
+  const rawClient = async (where: { port: number; host: string } | { path: string }): Promise<RawClient> => {
+    const socket = net.connect({ ...where, noDelay: true });
+    await new Promise((resolve) => socket.once('connect', resolve));
+    return new RawClient(socket);
+  };
+  const conns = {
+    petal: await connect({ path: at.petalPath, token }),
+    petalTcp: await connect({ port: at.petal, token }),
+  };
+  const raws = {
+    raw: await rawClient({ path: at.rawPath }),
+    rawTcp: await rawClient({ port: at.raw, host: '127.0.0.1' }),
+  };
 
   const gradients = new Float32Array(FLOATS);
   for (let i = 0; i < FLOATS; i++) gradients[i] = (i % 1000) * 1e-4;
-  const petalMs: number[] = [];
-  const rawMs: number[] = [];
+  const ways = ['petal', 'raw', 'petalTcp', 'rawTcp'] as const;
+  const ms: Record<(typeof ways)[number], number[]> = { petal: [], raw: [], petalTcp: [], rawTcp: [] };
   for (let r = 0; r < WARMUP + ROUNDS; r++) {
     collectGarbage();
-    const order = r % 2 === 0 ? ['petal', 'raw'] : ['raw', 'petal'];
-    for (const which of order) {
-      const ms = which === 'petal' ? await petalRound(conn, gradients) : await rawRound(raw, gradients);
-      if (r >= WARMUP) (which === 'petal' ? petalMs : rawMs).push(ms);
+    for (let k = 0; k < ways.length; k++) {
+      const way = ways[(r + k) % ways.length]!;
+      const t =
+        way === 'petal' || way === 'petalTcp'
+          ? await petalRound(conns[way], gradients)
+          : await rawRound(raws[way], gradients);
+      if (r >= WARMUP) ms[way].push(t);
     }
   }
-  await conn.close();
-  rawSocket.end();
+  await Promise.all([conns.petal.close(), conns.petalTcp.close()]);
+  raws.raw.end();
+  raws.rawTcp.end();
   child.stdin.end();
+  const { petal: petalMs, raw: rawMs, petalTcp: petalTcpMs, rawTcp: rawTcpMs } = ms;
 
   const mbps = (ms: number): number => (2 * BYTES) / 1e6 / (ms / 1e3);
   const summary = (name: string, xs: number[]): void => {
@@ -236,8 +280,10 @@ async function main(): Promise<void> {
   process.stdout.write(
     `exchange: push ${BYTES / 1e6} MB + pull ${BYTES / 1e6} MB per round, ${ROUNDS} rounds (+${WARMUP} warm-up)\n`,
   );
-  summary('petal transport', petalMs);
-  summary('raw net.Socket', rawMs);
+  summary('petal transport, unix socket', petalMs);
+  summary('raw net.Socket, unix socket', rawMs);
+  summary('petal transport, tcp', petalTcpMs);
+  summary('raw net.Socket, tcp', rawTcpMs);
 
   const tfCost = await tfCopyCost(10);
   let tfDataSyncMs: number | null = null;
@@ -266,6 +312,15 @@ async function main(): Promise<void> {
     rawMedianMs: round(median(rawMs), 2),
     petalBestMBps: round(mbps(Math.min(...petalMs)), 0),
     rawBestMBps: round(mbps(Math.min(...rawMs)), 0),
+    transport: 'unix',
+    // The same pair over loopback TCP (a PS on another machine goes that way), and what the socket saves Petal.
+    ratioTcp: round(Math.min(...petalTcpMs) / Math.min(...rawTcpMs)),
+    ratioTcpMedian: round(median(petalTcpMs) / median(rawTcpMs)),
+    petalTcpBestMs: round(Math.min(...petalTcpMs), 2),
+    petalTcpMedianMs: round(median(petalTcpMs), 2),
+    rawTcpBestMs: round(Math.min(...rawTcpMs), 2),
+    rawTcpMedianMs: round(median(rawTcpMs), 2),
+    unixOverTcpMedian: round(median(petalMs) / median(petalTcpMs)),
     tfDataSyncMs: tfDataSyncMs === null ? null : round(tfDataSyncMs, 2),
     tfDataMs: tfDataMs === null ? null : round(tfDataMs, 2),
   });

@@ -2,9 +2,9 @@
 // `petal cluster up --max-restarts 1` is replaced, said in the cluster log, and status shows the new pid.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { waitUntil } from '../net/loopback.ts';
@@ -34,7 +34,7 @@ test('petal cluster up → status → down → status', { timeout: 90_000 }, asy
   assert.match(up.stdout, /Cluster is up: 1 PS, 2 workers, mode sync/);
   const json = await cli(stateDir, 'status', '--json');
   assert.equal(json.code, 0);
-  const record = JSON.parse(json.stdout) as { pid: number; tasks: { id: string; pid: number }[] };
+  const record = JSON.parse(json.stdout) as { pid: number; tasks: { id: string; pid: number; socketPath?: string }[] };
   t.after(() => {
     for (const pid of [record.pid, ...record.tasks.map((x) => x.pid)])
       if (processAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -42,10 +42,13 @@ test('petal cluster up → status → down → status', { timeout: 90_000 }, asy
   assert.deepEqual(record.tasks.map((x) => x.id).sort(), ['ps:0', 'worker:0', 'worker:1']);
   assert.match((await cli(stateDir, 'status')).stdout, /worker:1 +pid \d+/);
   assert.equal((await cli(stateDir, 'up', '--ps', '1', '--workers', '2')).code, 0, 'up again is a no-op');
+  const socketPath = record.tasks.find((x) => x.id === 'ps:0')?.socketPath;
+  assert.ok(socketPath && existsSync(socketPath), 'the PS listens on its Unix socket too');
   const down = await cli(stateDir, 'down');
   assert.equal(down.code, 0, down.stderr);
   for (const pid of [record.pid, ...record.tasks.map((x) => x.pid)])
     assert.equal(processAlive(pid), false, `pid ${pid} gone`);
+  assert.equal(existsSync(dirname(socketPath)), false, 'no socket file or directory left');
   assert.equal((await cli(stateDir, 'status')).code, 3);
   assert.match((await cli(stateDir, 'down')).stdout, /No cluster is running/);
 });

@@ -13,7 +13,7 @@ import { LocalPool, describeExit, launchAll } from '../pool/index.ts';
 import type { HeartbeatNews, LogLine, Pool, TaskExit, TaskHandle, TaskRegistration, TaskSpec } from '../pool/index.ts';
 import type { PsMode } from '../ps/index.ts';
 import { MessageType } from '../protocol/index.ts';
-import { createClusterToken, listen } from '../transport/index.ts';
+import { createClusterToken, listen, removeSocketDir } from '../transport/index.ts';
 import type { Connection, Handler, PetalServer } from '../transport/index.ts';
 import type { EpochMetrics, StepMetrics } from '../worker/index.ts';
 import { isPetalError } from '../errors.ts';
@@ -291,6 +291,9 @@ class ClusterController implements Cluster {
   /** A task's exit fails it, unless a replacement has taken its place since. */
   #watch(handle: TaskHandle): void {
     void handle.exited.then((exit) => {
+      // A task killed outright (SIGKILL, the OOM killer) left its socket directory behind.
+      const info = this.#registry.get(handle.id)?.info;
+      if (info?.socketPath && info.pid === handle.pid) removeSocketDir(info.socketPath, info.machine);
       if (this.#handles.get(handle.id) === handle)
         this.#taskFailed(handle.id, `its process (pid ${handle.pid}) exited ${describeExit(exit)}`);
     });

@@ -180,8 +180,8 @@ export async function runJob(
         ? workerResumes(restored.globalStep, restored.feedPositions, ids)
         : undefined;
       const endpoints = psIds.map((id) => {
-        const { host, port } = ctx.task(id).info;
-        return { host, port: port! };
+        const { host, port, socketPath, machine } = ctx.task(id).info;
+        return { host, port: port!, ...(socketPath === undefined ? {} : { socketPath, machine }) };
       });
       runs = assignments.map((partitions, index) =>
         Promise.resolve()

@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { PetalError } from '../errors.ts';
 import { MessageType } from '../protocol/index.ts';
-import { connect } from '../transport/index.ts';
+import { connect, machineId } from '../transport/index.ts';
 import type { Connection, Handler } from '../transport/index.ts';
 
 /** What a task tells the coordinator about itself. */
@@ -17,6 +17,10 @@ export interface TaskRegistration {
   host: string;
   /** Where it serves (a PS), if anywhere. */
   port?: number;
+  /** Its Unix socket too (a PS on a loopback pool): for peers whose `machine` equals this one's. */
+  socketPath?: string;
+  /** Which machine it runs on (transport's machineId(): host, boot, mount namespace); absent where unknown. */
+  machine?: string;
   pid: number;
   /** Devices it was given (`cpu`, `gpu:0`, …). */
   devices: string[];
@@ -77,6 +81,7 @@ export async function joinCluster(options: {
   role: string;
   index: number;
   port?: number;
+  socketPath?: string;
   devices?: string[];
   handler: Handler;
   onLeave: (reason: string) => void;
@@ -119,6 +124,8 @@ export async function joinCluster(options: {
     index: options.index,
     host: process.env['PETAL_HOST'] ?? hostname(),
     ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.socketPath === undefined ? {} : { socketPath: options.socketPath }),
+    ...(machineId() === undefined ? {} : { machine: machineId() }),
     pid: process.pid,
     devices: options.devices ?? ['cpu'],
   };

@@ -2,9 +2,17 @@
 // registration), joins the coordinator, reports ready, and then serves one job at a time: `psJob` installs a
 // service for the job's shards, `psCheckpoint` saves them, `psEndJob` drops them (answering the steps it checkpointed,
 // which a rollback may restore). It never loads TensorFlow.
+//
+// On a loopback pool every worker runs on this machine, so the PS also listens on a Unix socket, registered with
+// its port: a step's 16.8 MB each way takes about a third less time than over loopback TCP. The socket sits in a
+// private directory (mkdtemp: mode 0700) that goes at exit, whichever way the task leaves (after a SIGKILL, the
+// coordinator removes it).
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { LOOPBACK } from '../net/loopback.ts';
 import { joinCluster, reportReady, watchOwner } from '../pool/index.ts';
 import { MessageType } from '../protocol/index.ts';
-import { listen } from '../transport/index.ts';
+import { listen, makeSocketDir } from '../transport/index.ts';
 import type { Handler, IncomingMessage, OutgoingMessage } from '../transport/index.ts';
 import { PsError } from './errors.ts';
 import type { OptimizerConfig } from './optimizers.ts';
@@ -87,7 +95,22 @@ async function endJob(): Promise<OutgoingMessage> {
 const env = process.env;
 const token = env['PETAL_CLUSTER_TOKEN'] ?? '';
 const generation = Number(env['PETAL_GENERATION'] ?? '0');
-const server = await listen({ token, host, port: 0, generation, handler: serve });
+const socketDir = host === LOOPBACK ? makeSocketDir('ps') : undefined;
+if (socketDir) process.once('exit', () => rmSync(socketDir, { recursive: true, force: true }));
+const socketPath = socketDir && path.join(socketDir, 'ps.sock');
+const server = await listen({
+  token,
+  host,
+  port: 0,
+  ...(socketPath ? { socketPath } : {}),
+  generation,
+  handler: serve,
+  // Which way each peer came, for the task log (and the tests that check workers use the socket).
+  onConnection: (c) => {
+    const from = c.transport === 'tcp' ? ` from ${c.remoteAddress}:${c.remotePort}` : '';
+    process.stdout.write(`ps:${index} accepted a connection over ${c.transport}${from}\n`);
+  },
+});
 let link: Awaited<ReturnType<typeof joinCluster>> | undefined;
 const leave = async (): Promise<void> => {
   service?.close();
@@ -99,6 +122,7 @@ link = await joinCluster({
   role: 'ps',
   index,
   port: server.port,
+  ...(socketPath ? { socketPath } : {}),
   handler: (msg) => {
     switch (msg.type) {
       case MessageType.psJob:
@@ -116,5 +140,7 @@ link = await joinCluster({
     void leave().finally(() => process.exit(0));
   },
 });
-process.stdout.write(`ps:${index} serving on ${host}:${server.port} (pid ${process.pid})\n`);
+process.stdout.write(
+  `ps:${index} serving on ${host}:${server.port}${socketPath ? ` and ${socketPath}` : ''} (pid ${process.pid})\n`,
+);
 reportReady({ port: server.port });

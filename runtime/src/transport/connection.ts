@@ -6,7 +6,7 @@ import { isPetalError } from '../errors.ts';
 import { FrameKind, encodeFrame } from '../protocol/index.ts';
 import type { Frame, FrameLimits, TensorPayload } from '../protocol/index.ts';
 import { handlerErrorChannel, debug, refusedChannel } from './diagnostics.ts';
-import type { Refusal } from './diagnostics.ts';
+import type { Refusal, Transport } from './diagnostics.ts';
 import { TransportError, closedError } from './errors.ts';
 import { FrameReader } from './frame-reader.ts';
 import type { ReceivedFrame } from './frame-reader.ts';
@@ -59,6 +59,8 @@ export class Connection {
   generation: number;
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
+  /** `unix` when the peer is on this machine's Unix socket (no address or port then), else `tcp`. */
+  readonly transport: Transport;
   /** Settles when the connection is gone: `undefined` after close()/destroy(), the error when it failed. */
   readonly closed: Promise<Error | undefined>;
 
@@ -77,12 +79,13 @@ export class Connection {
   #markClosed!: (err: Error | undefined) => void;
 
   /** Internal: wraps a socket that has passed the handshake (paused), with bytes already read after it. */
-  constructor(socket: Socket, settings: ConnectionSettings, leftover: Uint8Array) {
+  constructor(socket: Socket, settings: ConnectionSettings, leftover: Uint8Array, transport: Transport) {
     this.#socket = socket;
     this.#settings = settings;
     this.generation = settings.generation;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
+    this.transport = transport;
     this.#reader = new FrameReader(settings.limits);
     this.closed = new Promise((resolve) => (this.#markClosed = resolve));
     socket.on('data', this.#onData);
@@ -200,6 +203,7 @@ export class Connection {
         const refusal: Refusal = {
           remoteAddress: this.remoteAddress,
           remotePort: this.remotePort,
+          transport: this.transport,
           reason: 'protocol',
           code: e.code ?? 'PETAL_PROTOCOL_MALFORMED',
           message: e.message,

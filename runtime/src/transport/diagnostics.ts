@@ -2,10 +2,16 @@
 import diagnostics_channel from 'node:diagnostics_channel';
 import { debuglog } from 'node:util';
 
+/** How a connection travels: TCP, or a Unix domain socket (same machine only). */
+export type Transport = 'tcp' | 'unix';
+
 /** A connection the server dropped before or instead of serving it. */
 export interface Refusal {
+  /** The peer's address and port (both undefined on a Unix socket, whose peers have none). */
   remoteAddress: string | undefined;
   remotePort: number | undefined;
+  /** Which listener the peer came through. */
+  transport: Transport;
   /** `bad-token`, `bad-hello`, `timeout` or `closed` during the handshake; `protocol` for a malformed frame after it. */
   reason: 'bad-token' | 'bad-hello' | 'timeout' | 'closed' | 'protocol';
   code: string;

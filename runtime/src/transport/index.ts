@@ -1,4 +1,5 @@
-// Public surface of Petal's transport: authenticated, framed TCP connections carrying protocol frames.
+// Public surface of Petal's transport: authenticated, framed TCP (or same-machine Unix socket) connections carrying
+// protocol frames.
 export { listen } from './server.ts';
 export type { ListenOptions, PetalServer } from './server.ts';
 export { connect } from './client.ts';
@@ -9,4 +10,5 @@ export type { CommonOptions } from './settings.ts';
 export { TransportError } from './errors.ts';
 export { createClusterToken, MIN_TOKEN_BYTES } from './token.ts';
 export { refusedChannel, handlerErrorChannel } from './diagnostics.ts';
-export type { Refusal } from './diagnostics.ts';
+export type { Refusal, Transport } from './diagnostics.ts';
+export { MAX_SOCKET_PATH_BYTES, machineId, makeSocketDir, removeSocketDir } from './unix-socket.ts';

@@ -18,7 +18,7 @@ import { MessageType } from '../protocol/index.ts';
 import type { TensorPayload } from '../protocol/index.ts';
 import { exchangeParts, slicesOf } from '../ps/index.ts';
 import type { ExchangePart, ShardPlan, ShardSlice } from '../ps/index.ts';
-import { connect } from '../transport/index.ts';
+import { connect, machineId } from '../transport/index.ts';
 import type { IncomingMessage, OutgoingMessage } from '../transport/index.ts';
 import { WorkerError } from './errors.ts';
 
@@ -26,6 +26,17 @@ import { WorkerError } from './errors.ts';
 export interface PsEndpoint {
   host: string;
   port: number;
+  /** Its Unix socket, if it has one, and the machine it is on (`machine`): used only from that same machine. */
+  socketPath?: string;
+  machine?: string;
+}
+
+/** How this process reaches a PS: by its Unix socket when the PS is on this machine (faster), else host:port. */
+export function psAddress(e: PsEndpoint): { path: string } | { host: string; port: number } {
+  const local = machineId();
+  return e.socketPath !== undefined && local !== undefined && e.machine === local
+    ? { path: e.socketPath }
+    : { host: e.host, port: e.port };
 }
 
 /** Options of connectPs(). */
@@ -95,9 +106,7 @@ export async function connectPs(options: PsClientOptions): Promise<PsClient> {
     );
   }
   const settled = await Promise.allSettled(
-    options.endpoints.map((e) =>
-      connect({ host: e.host, port: e.port, token: options.token, generation: options.generation }),
-    ),
+    options.endpoints.map((e) => connect({ ...psAddress(e), token: options.token, generation: options.generation })),
   );
   const failed = settled.find((s) => s.status === 'rejected');
   const connections = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
