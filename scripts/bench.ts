@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TASK_V8_FLAGS } from '../runtime/src/pool/local-pool.ts';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'test', 'bench');
 // Benchmarks are the .ts files of test/bench; helpers there start with `_` or are bench-util.ts.
@@ -16,5 +17,9 @@ if (!name || !available.includes(name)) {
   process.stderr.write(`usage: npm run bench -- NAME [ARGS]\nbenchmarks: ${available.join(', ')}\n`);
   process.exit(2);
 }
-const r = spawnSync(process.execPath, ['--expose-gc', join(benchDir, `${name}.ts`), ...args], { stdio: 'inherit' });
+// The feed benchmark runs with the V8 flags of pool tasks, where feeds run during training (raw and Petal alike).
+const taskFlags = name === 'feed' ? TASK_V8_FLAGS : [];
+const r = spawnSync(process.execPath, ['--expose-gc', ...taskFlags, join(benchDir, `${name}.ts`), ...args], {
+  stdio: 'inherit',
+});
 process.exit(r.status ?? 1);

@@ -1,5 +1,5 @@
 // `npm run bench -- feed [--rows N] [--cols C] [--json-rows N] [--images N] [--json-images N] [--image-size S]
-//                        [--partitions P] [--batch B] [--rounds R]`
+//                        [--partitions P] [--batch B] [--image-batch B] [--rounds R]`
 //
 // Petal's data plane against its references, on a broker of its own (temp dir, stopped at the end), on two data
 // sets: (a) the flowers photos as a binary JPEG column (+ an int32 label), (b) a numeric table of N rows × C float32
@@ -7,6 +7,8 @@
 //   raw      the same topic's bytes read with the same client library's Fetch (client.ts fetchPartition), every
 //            partition at once on a client of its own (as feed() reads them), each fetching its next bytes as soon
 //            as the last arrived, and nothing done with them: the ceiling of reading, with no decoding at all;
+//   decoded  feed()'s reading alone: every partition through its reader (bounded fetches sized by the topic's message
+//            size) to decoded Arrow messages, no batching: what feed() costs before the shuffle pool and tensors;
 //   petal    feed() all the way to tensors (default options: shuffle pool 10 × batch, prefetch 2): Arrow decode,
 //            shuffle pool, one tensor per output per batch;
 //   per-row  one JSON message per row on another topic (the TensorFlowOnSpark style): fetch, JSON.parse, a tensor
@@ -14,7 +16,8 @@
 //   stream   the producer: stream() from an in-memory table to an acknowledged topic.
 // MB/s counts the Arrow bytes of the topic (the same bytes for raw and petal; JSON bytes for per-row).
 // `ratio` = petal ÷ raw MB/s on the numeric table (goal ≥ 0.8); `vsPerRow` = petal ÷ per-row rows/s there.
-// Read rounds of raw and petal are interleaved and the best counts (load only ever slows a run down).
+// Read rounds of raw and petal are interleaved and the best counts (load only ever slows a run down). scripts/bench.ts
+// runs this file with the V8 flags of pool tasks (TASK_V8_FLAGS), as feeds run there during training.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,10 @@ import { MAX_MESSAGE_BYTES, feed, startBroker, stream } from '@petal/runtime';
 import type { FeatureSpec, KafkaConnection, StreamSummary } from '@petal/runtime';
 import { loadTf } from '@petal/runtime/tf';
 import type { Tensor } from '@tensorflow/tfjs-node';
+import { fetchBytes } from '../../runtime/src/feed/feed.ts';
+import { TARGET_MESSAGE_BYTES } from '../../runtime/src/feed/arrow-messages.ts';
+import { readPartition } from '../../runtime/src/feed/partition-reader.ts';
+import type { Consumer } from '../../runtime/src/kafka/client.ts';
 import {
   createAdmin,
   createConsumer,
@@ -42,6 +49,8 @@ const JSON_IMAGES = intArg(args, '--json-images', 1000);
 const SIZE = intArg(args, '--image-size', 96);
 const PARTITIONS = intArg(args, '--partitions', 8);
 const BATCH = intArg(args, '--batch', 1024);
+// The flowers demo's batch size: a batch of 1024 photos at 96×96 is 113 MB of float32.
+const IMAGE_BATCH = intArg(args, '--image-batch', 32);
 const ROUNDS = intArg(args, '--rounds', 3);
 const FLOWERS = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'flowers');
 
@@ -173,9 +182,42 @@ async function rawRead(connection: KafkaConnection, topic: string, partitions: n
   return bytes.reduce((a, b) => a + b, 0);
 }
 
+/** The feed's reading alone: every partition's messages decoded to Arrow, as feed() reads them, and dropped. */
+async function decodedRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
+  const clients: Consumer[] = [];
+  const read = async (partition: number): Promise<number> => {
+    const client = createConsumer(connection, { groupId: 'bench-decoded', maxBytes: 2 * MAX_MESSAGE_BYTES });
+    clients.push(client);
+    let rows = 0;
+    const messages = readPartition(client, {
+      topic,
+      partition,
+      from: 0n,
+      rowsBefore: 0,
+      maxBytes: fetchBytes(partitions),
+      idleMs: 30_000,
+      meta: () => {},
+      expectedBatch: TARGET_MESSAGE_BYTES,
+    });
+    for await (const message of messages) rows += message.table.numRows;
+    return rows;
+  };
+  try {
+    const rows = await Promise.all(Array.from({ length: partitions }, (_, p) => read(p)));
+    return rows.reduce((a, b) => a + b, 0);
+  } finally {
+    await Promise.all(clients.map((c) => c.close(true)));
+  }
+}
+
 /** Petal: feed() to tensors; the batches are dropped (the next pull disposes them). */
-async function petalRead(connection: KafkaConnection, topic: string, features: FeatureSpec): Promise<number> {
-  const f = feed({ connection, topic, batchSize: BATCH, features, name: `bench-${Math.random()}` });
+async function petalRead(
+  connection: KafkaConnection,
+  topic: string,
+  features: FeatureSpec,
+  batchSize: number,
+): Promise<number> {
+  const f = feed({ connection, topic, batchSize, features, name: `bench-${Math.random()}` });
   let rows = 0;
   for await (const batch of f) rows += batch.rows;
   await f.close();
@@ -215,6 +257,7 @@ async function perRowRead(
   connection: KafkaConnection,
   topic: string,
   rowTensors: (row: Record<string, unknown>) => [Tensor, Tensor],
+  batchSize: number,
 ): Promise<number> {
   let rows = 0;
   let xs: Tensor[] = [];
@@ -232,7 +275,7 @@ async function perRowRead(
       xs.push(x);
       ys.push(y);
       rows++;
-      if (xs.length === BATCH) flush();
+      if (xs.length === batchSize) flush();
     }
   }
   flush();
@@ -254,6 +297,7 @@ async function timed(run: () => Promise<number>, rows: number, bytes: number): P
 interface SetResult {
   stream: Rate;
   raw: Rate;
+  decoded: Rate;
   petal: Rate;
   perRow: Rate;
   perRowProduce: Rate;
@@ -264,7 +308,7 @@ async function measure(
   connection: KafkaConnection,
   table: Table,
   features: FeatureSpec,
-  rounds: number,
+  batchSize: number,
   perRow: { rows: number; row: (i: number) => unknown; tensors: (row: Record<string, unknown>) => [Tensor, Tensor] },
 ): Promise<SetResult> {
   progress(`${label}: stream()`);
@@ -277,10 +321,11 @@ async function measure(
   });
   const streamRate = { seconds: (performance.now() - t0) / 1000, rows: summary.rows, bytes: summary.bytes };
   const raws: Rate[] = [];
+  const decodeds: Rate[] = [];
   const petals: Rate[] = [];
   const tensorsBefore = tf.memory().numTensors;
-  for (let r = 0; r < rounds; r++) {
-    progress(`${label}: read round ${r + 1}/${rounds}`);
+  for (let r = 0; r < ROUNDS; r++) {
+    progress(`${label}: read round ${r + 1}/${ROUNDS}`);
     // The consumer's records include the meta and end records: compare with the total, count the Arrow bytes.
     const raw = await timed(
       () => rawRead(connection, summary.topic, PARTITIONS).then(() => summary.rows),
@@ -288,7 +333,10 @@ async function measure(
       summary.bytes,
     );
     raws.push(raw);
-    petals.push(await timed(() => petalRead(connection, summary.topic, features), summary.rows, summary.bytes));
+    decodeds.push(await timed(() => decodedRead(connection, summary.topic, PARTITIONS), summary.rows, summary.bytes));
+    petals.push(
+      await timed(() => petalRead(connection, summary.topic, features, batchSize), summary.rows, summary.bytes),
+    );
   }
   if (tf.memory().numTensors !== tensorsBefore) throw new Error('feed() leaked tensors');
   progress(`${label}: per-row JSON baseline (${perRow.rows} rows)`);
@@ -296,17 +344,29 @@ async function measure(
   const p0 = performance.now();
   const jsonBytes = await produceRows(connection, jsonTopic, perRow.rows, perRow.row);
   const perRowProduce = { seconds: (performance.now() - p0) / 1000, rows: perRow.rows, bytes: jsonBytes };
-  const perRowRate = await timed(() => perRowRead(connection, jsonTopic, perRow.tensors), perRow.rows, jsonBytes);
+  const perRowRate = await timed(
+    () => perRowRead(connection, jsonTopic, perRow.tensors, batchSize),
+    perRow.rows,
+    jsonBytes,
+  );
   const admin = createAdmin(connection);
   await admin.deleteTopics({ topics: [summary.topic, jsonTopic] });
   await admin.close();
-  return { stream: streamRate, raw: best(raws), petal: best(petals), perRow: perRowRate, perRowProduce };
+  return {
+    stream: streamRate,
+    raw: best(raws),
+    decoded: best(decodeds),
+    petal: best(petals),
+    perRow: perRowRate,
+    perRowProduce,
+  };
 }
 
 function report(title: string, r: SetResult): void {
   process.stdout.write(`${title}\n`);
   line('stream', r.stream);
   line('raw', r.raw);
+  line('decoded', r.decoded);
   line('petal', r.petal);
   line('per-row', r.perRow);
   line('(produce)', r.perRowProduce);
@@ -326,7 +386,7 @@ try {
   process.stdout.write(
     `feed bench: numeric ${ROWS} rows × ${COLS} float32 + target (JSON baseline ${JSON_ROWS} rows), ` +
       `flowers ${IMAGES} JPEGs → ${SIZE}×${SIZE}×3 (JSON baseline ${JSON_IMAGES}), ${PARTITIONS} partitions, ` +
-      `batch ${BATCH}, best of ${ROUNDS} interleaved read rounds (flowers: 1)\n`,
+      `batch ${BATCH} (flowers ${IMAGE_BATCH}), best of ${ROUNDS} interleaved read rounds\n`,
   );
 
   progress('building the numeric table');
@@ -335,7 +395,7 @@ try {
   const numericFeatures: FeatureSpec = { xs: cols, ys: 'y' };
   const columns = cols.map((c) => numeric.getChild(c)!.toArray() as Float32Array);
   const target = numeric.getChild('y')!.toArray() as Float32Array;
-  const numericResult = await measure('numeric', connection, numeric, numericFeatures, ROUNDS, {
+  const numericResult = await measure('numeric', connection, numeric, numericFeatures, BATCH, {
     rows: Math.min(JSON_ROWS, ROWS),
     row: (i) => {
       const row: Record<string, number> = { y: target[i]! };
@@ -352,7 +412,7 @@ try {
     xs: { column: 'image', kind: 'image', height: SIZE, width: SIZE },
     ys: { column: 'label', kind: 'label', depth: 5 },
   };
-  const flowersResult = await measure('flowers', connection, photos.table, imageFeatures, 1, {
+  const flowersResult = await measure('flowers', connection, photos.table, imageFeatures, IMAGE_BATCH, {
     rows: Math.min(JSON_IMAGES, photos.table.numRows),
     row: (i) => ({ image: photos.files[i]!.toString('base64'), label: photos.labels[i] }),
     tensors: (row) =>
@@ -376,6 +436,7 @@ try {
       rows: ROWS,
       cols: COLS + 1,
       rawMBps: round(mbps(numericResult.raw), 1),
+      decodedMBps: round(mbps(numericResult.decoded), 1),
       petalMBps: round(mbps(numericResult.petal), 1),
       petalRowsPerSec: Math.round(rps(numericResult.petal)),
       perRowRowsPerSec: Math.round(rps(numericResult.perRow)),
@@ -396,6 +457,7 @@ try {
     jsonImages: Math.min(JSON_IMAGES, photos.table.numRows),
     partitions: PARTITIONS,
     batch: BATCH,
+    imageBatch: IMAGE_BATCH,
     rounds: ROUNDS,
     seconds: round(seconds, 1),
   });

@@ -1,8 +1,9 @@
-// Rows of numeric features for the shuffle pool of xs (or ys) — everything but images — in one Float32Array,
-// row-major, `width` values per row: a message's columns are copied in column by column (a typed-array `set` when a
-// row is one value), and a batch is gathered out row by row in the shuffled order of row indexes, each row one
-// contiguous read (row-major beats a store per column here: a column store costs a random read per value, not
-// per row). Batches are fresh views carved from a shared slab, so no allocation per batch.
+// Rows of numeric features for the shuffle pool of xs (or ys) — everything but images. Each feature keeps a block of
+// its own in the message's layout: one value per row for numbers, labels and one-hot classes, `size` values per row
+// for vectors. A message's rows go in with one typed-array `set` per feature (a memcpy for float32), and a batch is
+// gathered out feature by feature in the shuffled order of row indexes, straight into the batch's row-major values
+// (one-hot rows expanded there). The pool holds only ~10 batches, so its blocks stay in cache for the random reads.
+// Batches are fresh views carved from a shared slab, so no allocation per batch.
 import type { Table } from 'apache-arrow';
 import { columnData, scalarValues, vectorValues } from './arrow-columns.ts';
 import type { Numbers, Place } from './arrow-columns.ts';
@@ -49,18 +50,23 @@ export type Store = Float32Array | Int32Array;
 /** Values per slab that batches are carved from (4 MiB): one allocation per many batches. */
 const SLAB_VALUES = 1 << 20;
 
+/** Values per row a feature keeps in the pool: a vector's size, else one (a one-hot class is kept as its index). */
+const keptWidth = (f: ResolvedFeature): number => (f.kind === 'vector' ? f.size : 1);
+
 /** A growable store of rows; `take` gathers rows into a batch, `keepTail` drops the delivered ones. */
 export class DenseRows {
   readonly layout: DenseLayout;
   rows = 0;
   // Labels too are kept as float32 (class indices are exact there): one array type keeps every loop monomorphic.
-  private data: Float32Array;
+  private blocks: Float32Array[];
+  private capacity: number;
   private slab: Store;
   private slabUsed = 0;
 
   constructor(layout: DenseLayout, capacity: number) {
     this.layout = layout;
-    this.data = new Float32Array(Math.max(1, capacity) * layout.width);
+    this.capacity = Math.max(1, capacity);
+    this.blocks = layout.features.map((f) => new Float32Array(this.capacity * keptWidth(f)));
     this.slab = this.allocSlab(0);
   }
 
@@ -70,24 +76,16 @@ export class DenseRows {
 
   /** Appends rows `from` to `to` of `table`, or only `keep`'s row indices when given. */
   append(table: Table, place: Place, from: number, to: number, keep?: Int32Array): void {
-    const { width, features, offsets } = this.layout;
     const n = keep ? keep.length : to - from;
     this.reserve(this.rows + n);
-    const out = this.data;
-    const base = this.rows * width;
-    features.forEach((f, k) => {
+    this.layout.features.forEach((f, k) => {
       const data = columnData(table, f, place);
-      const at = base + offsets[k]!;
-      if (f.kind === 'vector') {
-        const values = vectorValues(data, f, place);
-        copyVectors(out, at, width, keep ? values : values.subarray(from * f.size), f.size, n, keep);
-        return;
-      }
-      const values = keep ? scalarValues(data) : scalarValues(data).subarray(from, to);
-      if (f.kind === 'onehot') writeOneHot(out, at, width, values, f.depth, n, keep);
+      const size = keptWidth(f);
+      const values = f.kind === 'vector' ? vectorValues(data, f, place) : scalarValues(data);
+      const block = this.blocks[k]!;
       // TypedArray#set converts any number type natively, and is a memcpy for float32.
-      else if (width === 1 && !keep) out.set(values, at);
-      else copyScalars(out, at, width, values, n, keep);
+      if (!keep) block.set(values.subarray(from * size, to * size), this.rows * size);
+      else copyKept(block, this.rows * size, values, size, keep);
     });
     this.rows += n;
   }
@@ -97,28 +95,40 @@ export class DenseRows {
    * tfjs-node keeps a reference to it until the tensor's first use.
    */
   take(order: Int32Array | undefined, start: number, n: number): Store {
-    const { width } = this.layout;
+    const { width, features, offsets } = this.layout;
     const out = this.carve(n * width);
-    if (out instanceof Int32Array) gatherInt(out, this.data, order, start, n);
-    else if (!order) out.set(this.data.subarray(start * width, (start + n) * width));
-    else if (width === 1) gatherOne(out, this.data, order, start, n);
-    else gatherRows(out, this.data, width, order, start, n);
+    if (out instanceof Int32Array) {
+      gatherInt(out, this.blocks[0]!, order, start, n);
+      return out;
+    }
+    features.forEach((f, k) => {
+      const block = this.blocks[k]!;
+      const at = offsets[k]!;
+      if (f.kind === 'onehot') oneHotInto(out, at, width, block, f.depth, order, start, n);
+      else if (f.kind === 'vector') vectorInto(out, at, width, block, f.size, order, start, n);
+      else if (width === 1) oneInto(out, block, order, start, n);
+      else scalarInto(out, at, width, block, order, start, n);
+    });
     return out;
   }
 
   /** Keeps only rows start..rows (moved to the front): the rows not delivered yet. */
   keepTail(start: number): void {
-    const { width } = this.layout;
-    this.data.copyWithin(0, start * width, this.rows * width);
+    this.layout.features.forEach((f, k) => {
+      const size = keptWidth(f);
+      this.blocks[k]!.copyWithin(0, start * size, this.rows * size);
+    });
     this.rows -= start;
   }
 
   private reserve(rows: number): void {
-    const { width } = this.layout;
-    if (rows * width <= this.data.length) return;
-    const grown = new Float32Array(Math.max(rows, (2 * this.data.length) / Math.max(1, width)) * width);
-    grown.set(this.data.subarray(0, this.rows * width));
-    this.data = grown;
+    if (rows <= this.capacity) return;
+    this.capacity = Math.max(rows, 2 * this.capacity);
+    this.blocks = this.blocks.map((block, k) => {
+      const grown = new Float32Array(this.capacity * keptWidth(this.layout.features[k]!));
+      grown.set(block.subarray(0, this.rows * keptWidth(this.layout.features[k]!)));
+      return grown;
+    });
   }
 
   private allocSlab(values: number): Store {
@@ -141,15 +151,58 @@ export class DenseRows {
 }
 
 // The loops below run once per value: one typed-array type each and no branch inside, so V8 compiles them tight.
-function gatherRows(out: Float32Array, from: Float32Array, width: number, order: Int32Array, start: number, n: number) {
-  for (let k = 0, d = 0; k < n; k++) {
-    const s = order[start + k]! * width;
-    for (let j = 0; j < width; j++, d++) out[d] = from[s + j]!;
+// `out` is a batch's row-major values, `width` per row; a feature fills values [at, at + its width) of each row.
+
+function oneInto(out: Float32Array, from: Float32Array, order: Int32Array | undefined, start: number, n: number) {
+  if (order) for (let k = 0; k < n; k++) out[k] = from[order[start + k]!]!;
+  else out.set(from.subarray(start, start + n));
+}
+
+function scalarInto(
+  out: Float32Array,
+  at: number,
+  width: number,
+  from: Float32Array,
+  order: Int32Array | undefined,
+  start: number,
+  n: number,
+) {
+  if (order) for (let k = 0, d = at; k < n; k++, d += width) out[d] = from[order[start + k]!]!;
+  else for (let k = 0, d = at; k < n; k++, d += width) out[d] = from[start + k]!;
+}
+
+function vectorInto(
+  out: Float32Array,
+  at: number,
+  width: number,
+  from: Float32Array,
+  size: number,
+  order: Int32Array | undefined,
+  start: number,
+  n: number,
+) {
+  for (let k = 0, d = at; k < n; k++, d += width) {
+    const s = (order ? order[start + k]! : start + k) * size;
+    for (let j = 0; j < size; j++) out[d + j] = from[s + j]!;
   }
 }
 
-function gatherOne(out: Float32Array, from: Float32Array, order: Int32Array, start: number, n: number) {
-  for (let k = 0; k < n; k++) out[k] = from[order[start + k]!]!;
+function oneHotInto(
+  out: Float32Array,
+  at: number,
+  width: number,
+  from: Float32Array,
+  depth: number,
+  order: Int32Array | undefined,
+  start: number,
+  n: number,
+) {
+  for (let k = 0, d = at; k < n; k++, d += width) {
+    out.fill(0, d, d + depth);
+    const label = from[order ? order[start + k]! : start + k]!;
+    // Out-of-range classes give an all-zero row, as tf.oneHot does.
+    if (label >= 0 && label < depth) out[d + label] = 1;
+  }
 }
 
 function gatherInt(out: Int32Array, from: Float32Array, order: Int32Array | undefined, start: number, n: number) {
@@ -157,41 +210,10 @@ function gatherInt(out: Int32Array, from: Float32Array, order: Int32Array | unde
   else for (let k = 0; k < n; k++) out[k] = from[start + k]!;
 }
 
-function copyScalars(out: Float32Array, at: number, width: number, src: Numbers, n: number, keep?: Int32Array) {
-  if (keep) for (let i = 0, d = at; i < n; i++, d += width) out[d] = src[keep[i]!]!;
-  else for (let i = 0, d = at; i < n; i++, d += width) out[d] = src[i]!;
-}
-
-function copyVectors(
-  out: Float32Array,
-  at: number,
-  width: number,
-  src: Numbers,
-  size: number,
-  n: number,
-  keep?: Int32Array,
-) {
-  for (let i = 0; i < n; i++) {
-    const s = (keep ? keep[i]! : i) * size;
-    const d = at + i * width;
+/** Copies the rows `keep` names (`size` values each) to the end of a block. */
+function copyKept(out: Float32Array, at: number, src: Numbers, size: number, keep: Int32Array) {
+  for (let i = 0, d = at; i < keep.length; i++, d += size) {
+    const s = keep[i]! * size;
     for (let j = 0; j < size; j++) out[d + j] = src[s + j]!;
-  }
-}
-
-function writeOneHot(
-  out: Float32Array,
-  at: number,
-  width: number,
-  src: Numbers,
-  depth: number,
-  n: number,
-  keep?: Int32Array,
-) {
-  for (let i = 0; i < n; i++) {
-    const d = at + i * width;
-    out.fill(0, d, d + depth);
-    const label = src[keep ? keep[i]! : i]!;
-    // Out-of-range classes give an all-zero row, as tf.oneHot does.
-    if (label >= 0 && label < depth) out[d + label] = 1;
   }
 }

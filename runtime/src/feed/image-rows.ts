@@ -90,7 +90,8 @@ export function decodeImages(
 ): Tensor {
   const { height, width, channels } = feature;
   const pixels = height * width * channels;
-  const out = new Float32Array(rows.length * pixels);
+  // Not zeroed: every value up to n × pixels is written below, and only those go into the tensor.
+  const out = new Float32Array(Buffer.allocUnsafeSlow(rows.length * pixels * 4).buffer, 0, rows.length * pixels);
   let n = 0;
   for (const r of rows) {
     let resized: Tensor;

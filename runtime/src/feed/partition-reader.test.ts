@@ -2,7 +2,7 @@
 // crossed the wire for nothing. (Reading itself is tested against a real broker in feed.test.ts and memory.test.ts.)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { askBytes } from './partition-reader.ts';
+import { askBytes, batchBytesNear } from './partition-reader.ts';
 
 const MiB = 1 << 20;
 
@@ -20,4 +20,11 @@ test('small batches come as many per fetch as surely fit by the largest seen', (
   assert.equal(askBytes(4 * MiB, 100_000), 41 * 100_000);
   assert.equal(askBytes(4 * MiB, 2 * MiB), 4 * MiB);
   assert.ok(askBytes(8 * MiB, 1100) <= 8 * MiB);
+});
+
+test("a topic's message size plans the first fetch: several whole batches, not one", () => {
+  // stream()'s default 2 MiB messages, fetched 8 MiB at a time: three batches from the first fetch on.
+  const planned = batchBytesNear(2 * MiB);
+  assert.ok(planned > 2 * MiB && planned < 2.25 * MiB, `planned ${planned}`);
+  assert.equal(askBytes(8 * MiB, planned), 3 * planned);
 });

@@ -28,6 +28,8 @@ export interface ReadOptions {
   maxBytes: number;
   idleMs: number;
   meta: (meta: TopicMeta) => void;
+  /** The size a data batch is expected near (the topic's message target), until the first one shows its real size. */
+  expectedBatch?: number;
 }
 
 /**
@@ -50,6 +52,14 @@ export function askBytes(maxBytes: number, largestBatch: number): number {
   return batches >= 2 ? batches * largestBatch : 1;
 }
 
+/**
+ * The record-batch size to plan fetches by for messages of about `messageBytes` of column data: the Arrow IPC
+ * framing and the Kafka record add a little (a message cut by the plan is fetched again, never lost).
+ */
+export function batchBytesNear(messageBytes: number): number {
+  return Math.ceil(messageBytes * 1.05) + 16 * 1024;
+}
+
 /** Yields the data messages of one partition from `from` to its end marker, checking the marker's row count. */
 export async function* readPartition(consumer: Consumer, options: ReadOptions): AsyncGenerator<PartitionMessage> {
   const { topic, partition, maxBytes, idleMs } = options;
@@ -58,8 +68,15 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
   let lastProgress = Date.now();
   // Data batches only: the meta and end records are tiny and would make the next ask cut a data batch.
   let largestBatch = 0;
+  const expected = options.expectedBatch === undefined ? 0 : batchBytesNear(options.expectedBatch);
   const fetchNext = (): Promise<PartitionFetch> => {
-    const request = { topic, partition, offset, maxBytes: askBytes(maxBytes, largestBatch), maxWaitTime: MAX_WAIT_MS };
+    const request = {
+      topic,
+      partition,
+      offset,
+      maxBytes: askBytes(maxBytes, largestBatch || expected),
+      maxWaitTime: MAX_WAIT_MS,
+    };
     const pending = fetchPartition(consumer, request);
     // Awaited later, or dropped when the reader stops early: never an unhandled rejection meanwhile.
     pending.catch(() => {});

@@ -143,6 +143,7 @@ export async function stream(data: StreamInput, options: StreamOptions): Promise
     rows: iterator ? -1 : table.numRows,
     vocabularies,
     ...(options.features ? { features: options.features } : {}),
+    messageBytes: options.messageBytes ?? TARGET_MESSAGE_BYTES,
   };
   try {
     await prepareTopic(options.connection, topic, meta, fresh);
@@ -304,7 +305,7 @@ async function produce(
       // A whole table gives every partition a share even when it is smaller than P messages (a few hundred photos
       // would otherwise fill one message, and all but one worker would train on nothing).
       const spread = meta.rows > 0 ? Math.ceil(meta.rows / meta.partitions) : Infinity;
-      const rows = Math.min(spread, rowsPerMessage(arrowTable, options.messageBytes ?? TARGET_MESSAGE_BYTES));
+      const rows = Math.min(spread, rowsPerMessage(arrowTable, meta.messageBytes ?? TARGET_MESSAGE_BYTES));
       for (const message of arrowMessages(arrowTable, rows)) {
         if (options.signal?.aborted) {
           await Promise.allSettled(pending.values()); // nothing still in flight lands after the topic is deleted

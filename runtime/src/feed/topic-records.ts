@@ -26,6 +26,8 @@ export interface TopicMeta {
   rows: number;
   vocabularies: Vocabularies;
   features?: FeatureSpec;
+  /** The target size of a data message (stream's `messageBytes`); absent in topics written before it was kept. */
+  messageBytes?: number;
 }
 
 /** What every partition's last record says. */
