@@ -69,9 +69,10 @@ export function createStreamApi(deps: StreamApiDeps): StreamApi {
           schema: summary.schema,
         };
         live.finish(card);
+        const warnings = summary.warnings.map((w) => `\nwarning: ${w}`).join('');
         return withText(
           summary,
-          `streamed ${summary.rows} rows (${(summary.bytes / 1e6).toFixed(1)} MB) to ${summary.topic} in ${summary.partitions} partitions; feeds may name it "${options.topic}"`,
+          `streamed ${summary.rows} rows (${(summary.bytes / 1e6).toFixed(1)} MB) to ${summary.topic} in ${summary.partitions} partitions; feeds may name it "${options.topic}"${warnings}`,
         );
       } catch (err) {
         live.finish({ ...card, state: 'failed', elapsedMs: Date.now() - started, error: cardError(err) });

@@ -175,6 +175,8 @@ export interface StreamSummary {
   schema: { name: string; type: string }[];
   fingerprint: string;
   vocabularies: Record<string, string[]>;
+  /** What the data may do to training that is not an error (rows ordered by label). */
+  warnings: string[];
 }
 
 /** How the parameter servers apply updates. */

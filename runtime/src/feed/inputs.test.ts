@@ -121,6 +121,40 @@ describe('inputs', { timeout: 120_000 }, () => {
     );
   });
 
+  test('rows ordered by class stream with a warning saying how to shuffle them; the shuffles it names clear it', async () => {
+    // 5 classes one after another, as photos read folder by folder come.
+    const label = Array.from(
+      { length: N },
+      (_, i) => ['daisy', 'rose', 'tulip', 'iris', 'lily'][Math.floor((i * 5) / N)]!,
+    );
+    const df = pl.DataFrame({ x: label.map((_, i) => i * 0.5), label });
+    const options = {
+      connection: testBroker().connection,
+      partitions: 4,
+      messageBytes: 32 * 1024,
+      features: { xs: 'x', ys: { column: 'label', kind: 'onehot' as const, depth: 5 } },
+    };
+    const ordered = await stream(df, { ...options, topic: 'by-class' });
+    assert.equal(ordered.warnings.length, 1);
+    assert.match(ordered.warnings[0]!, /ordered by label \(5 runs of one value over 20000 rows\)/);
+    assert.match(ordered.warnings[0]!, /df\.sample\(\{ frac: 1, shuffle: true \}\)/);
+    const polars = await stream(df.sample({ frac: 1, shuffle: true, seed: 1 }), {
+      ...options,
+      topic: 'polars-shuffled',
+    });
+    assert.deepEqual(polars.warnings, []);
+    const arquero = aq.table({ x: label.map((_, i) => i * 0.5), label });
+    const sampled = await stream(arquero.sample(arquero.numRows(), { shuffle: true }), {
+      ...options,
+      topic: 'arquero-shuffled',
+    });
+    assert.deepEqual(sampled.warnings, []);
+    // Without a feature spec every string column is taken for a label; a spec without labels names none.
+    const { features: _, ...noSpec } = options;
+    assert.equal((await stream(df, { ...noSpec, topic: 'no-spec' })).warnings.length, 1);
+    assert.deepEqual((await stream(df, { ...options, features: { xs: 'x' }, topic: 'no-label' })).warnings, []);
+  });
+
   test('an Arquero table streams and feeds every row once', async () => {
     const id = Float64Array.from({ length: N }, (_, i) => i);
     const table = aq.table({ id, y: Array.from(id, (i) => i % 7) });

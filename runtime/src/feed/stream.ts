@@ -17,6 +17,7 @@ import type { StreamInput, TableInput } from './to-arrow.ts';
 import { readTopicMeta } from './topic-meta-reader.ts';
 import { encodeJson, fingerprint, kindHeaders, schemaColumns } from './topic-records.ts';
 import type { EndMarker, TopicMeta } from './topic-records.ts';
+import { LabelOrder } from './label-order.ts';
 import { encodeStringColumns } from './vocabulary.ts';
 import type { Vocabularies } from './vocabulary.ts';
 
@@ -63,6 +64,8 @@ export interface StreamSummary {
   schema: { name: string; type: string }[];
   fingerprint: string;
   vocabularies: Vocabularies;
+  /** What the data may do to training that is not an error (rows ordered by label). */
+  warnings: string[];
 }
 
 const progressChannel = channel('petal:feed:stream');
@@ -133,6 +136,14 @@ export async function stream(data: StreamInput, options: StreamOptions): Promise
   }
   const { table, vocabularies } = prepared;
   const columns = schemaColumns(table.schema);
+  // The label column of the feature spec, or, without one, every string column (labels usually are).
+  const ys = options.features && resolveSpec(options.features, table.schema, vocabularies, topic, table).ys;
+  const labelColumns = !options.features
+    ? Object.keys(vocabularies)
+    : ys && (ys.kind === 'label' || ys.kind === 'onehot')
+      ? [ys.column]
+      : [];
+  const labels = labelColumns.map((column) => new LabelOrder(column));
   const partitions = options.partitions ?? 8;
   const meta: TopicMeta = {
     format: 1,
@@ -173,7 +184,7 @@ export async function stream(data: StreamInput, options: StreamOptions): Promise
     }
   }
   try {
-    return await produce(tables(), topic, meta, options);
+    return await produce(tables(), topic, meta, options, labels);
   } catch (err) {
     await iterator?.return?.();
     await deleteTopic(options.connection, topic);
@@ -275,6 +286,7 @@ async function produce(
   topic: string,
   meta: TopicMeta,
   options: StreamOptions,
+  labels: LabelOrder[],
 ): Promise<StreamSummary> {
   const producer = createProducer(options.connection, {
     clientId: 'petal-stream',
@@ -302,6 +314,7 @@ async function produce(
     let batches = 0;
     for await (const arrowTable of tables) {
       if (arrowTable.numRows === 0) continue;
+      for (const l of labels) l.add(arrowTable);
       // A whole table gives every partition a share even when it is smaller than P messages (a few hundred photos
       // would otherwise fill one message, and all but one worker would train on nothing).
       const spread = meta.rows > 0 ? Math.ceil(meta.rows / meta.partitions) : Infinity;
@@ -355,6 +368,7 @@ async function produce(
       schema: meta.columns,
       fingerprint: meta.fingerprint,
       vocabularies: meta.vocabularies,
+      warnings: labels.map((l) => l.warning()).filter((w) => w !== undefined),
     };
   } finally {
     await producer.close();
