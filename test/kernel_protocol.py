@@ -516,11 +516,16 @@ def _():
     assert len(card["partitions"]) == 4 and sum(p["rows"] for p in card["partitions"]) == 1500, card
     assert card["topic"].startswith("blobs-"), card
     assert {c["name"] for c in card["schema"]} == {"x0", "x1", "label"}, card
-    assert "1500" in result_text(outputs), outputs
+    assert "1500" in result_text(outputs) and "warning" not in result_text(outputs), outputs
+    # The same rows grouped by label: streamed, with a warning under the result saying how to shuffle them.
+    _, outputs = ok("%%stream sorted --partitions 2\n[...rows].sort((p, q) => p.label.localeCompare(q.label))")
+    text = result_text(outputs)
+    assert "warning: the rows came ordered by label (3 runs" in text and "shuffle: true" in text, outputs
     ok("%%stream blobs-val --partitions 2\nblobs(600, 2)")
     _, outputs = ok('import { topics } from "petal";\nJSON.stringify(topics())')
     names = json.loads(result_text(outputs).strip("'"))
     assert names["blobs"] == card["topic"] and names["blobs-val"].startswith("blobs-val-"), names
+    assert names["sorted"].startswith("sorted-"), names
     err = error("%%stream blobs\nconst nothing = 1;")
     assert err["ename"] == "PETAL_MAGIC_USAGE" and "must end with the data" in err["evalue"], err
     ok("const streamable = [{ a: 1 }];")
