@@ -33,14 +33,14 @@ after(async () => {
   for (const o of open.reverse()) await o.close();
 });
 
-async function start(mode: PsMode, optimizer: OptimizerConfig): Promise<ParameterServer> {
+async function start(mode: PsMode, optimizer: OptimizerConfig, workers = ['a', 'b']): Promise<ParameterServer> {
   const ps = await startParameterServer({
     token,
     plan,
     psIndex: 0,
     optimizer,
     mode,
-    workers: ['a', 'b'],
+    workers,
     values: init,
   });
   open.push(ps);
@@ -131,6 +131,31 @@ test('sync: pipelined pushes from 2 workers make one averaged update per step, a
   assert.deepEqual(ps.store.trainable[0]!.slots, refSlots[0], 'optimizer slots match the whole-step reference');
   assert.equal(ps.stats.applied, 3, 'one update per step');
   assert.equal(ps.stats.pushes, 6, 'a pipelined push counts once');
+});
+
+test('sync: a lone worker’s parts update the values exactly as its whole gradients would', async () => {
+  const config: OptimizerConfig = { type: 'adam', learningRate: 0.01 };
+  const ps = await start('sync', config, ['a']);
+  const c = await client(ps);
+  await pullWhole(c, 'a', 0);
+  const reference = createOptimizer(config);
+  const ref = [init.get('w')!.slice(), init.get('b')!.slice()];
+  const refSlots = ref.map((p) => reference.slotNames.map(() => new Float32Array(p.length)));
+  for (let step = 0; step < 3; step++) {
+    const grads = [wave(W, 50 + step), wave(4, 60 + step)];
+    // As the worker's client sends them: each part, then the pull of that part for the next step behind it.
+    const pulled = [];
+    for (const j of [0, 1]) {
+      assert.ok((await pushPart(c, 'a', step, j, grads)).accepted);
+      pulled.push(await pullPart(c, 'a', step + 1, j));
+    }
+    const [first, second] = pulled;
+    ref.forEach((p, i) => reference.apply(p, grads[i]!.slice(), refSlots[i]!));
+    reference.finishStep();
+    assert.deepEqual([...first!.data, ...second!.data], [...partOf(ref, 0), ...partOf(ref, 1)], `step ${step}`);
+  }
+  assert.deepEqual(ps.store.trainable[0]!.slots, refSlots[0], 'optimizer slots match the reference');
+  assert.equal(ps.globalStep, 3);
 });
 
 test('sync: stale and duplicate parts are dropped; a part already applied takes no late gradient', async () => {
