@@ -196,7 +196,6 @@ async function decodedRead(connection: KafkaConnection, topic: string, partition
       rowsBefore: 0,
       maxBytes: fetchBytes(partitions),
       idleMs: 30_000,
-      meta: () => {},
       expectedBatch: TARGET_MESSAGE_BYTES,
     });
     for await (const message of messages) rows += message.table.numRows;

@@ -59,6 +59,8 @@ export class DenseRows {
   rows = 0;
   // Labels too are kept as float32 (class indices are exact there): one array type keeps every loop monomorphic.
   private blocks: Float32Array[];
+  /** Values per row of each block (keptWidth of its feature). */
+  private readonly sizes: number[];
   private capacity: number;
   private slab: Store;
   private slabUsed = 0;
@@ -66,7 +68,8 @@ export class DenseRows {
   constructor(layout: DenseLayout, capacity: number) {
     this.layout = layout;
     this.capacity = Math.max(1, capacity);
-    this.blocks = layout.features.map((f) => new Float32Array(this.capacity * keptWidth(f)));
+    this.sizes = layout.features.map(keptWidth);
+    this.blocks = this.sizes.map((size) => new Float32Array(this.capacity * size));
     this.slab = this.allocSlab(0);
   }
 
@@ -80,7 +83,7 @@ export class DenseRows {
     this.reserve(this.rows + n);
     this.layout.features.forEach((f, k) => {
       const data = columnData(table, f, place);
-      const size = keptWidth(f);
+      const size = this.sizes[k]!;
       const values = f.kind === 'vector' ? vectorValues(data, f, place) : scalarValues(data);
       const block = this.blocks[k]!;
       // TypedArray#set converts any number type natively, and is a memcpy for float32.
@@ -114,10 +117,7 @@ export class DenseRows {
 
   /** Keeps only rows start..rows (moved to the front): the rows not delivered yet. */
   keepTail(start: number): void {
-    this.layout.features.forEach((f, k) => {
-      const size = keptWidth(f);
-      this.blocks[k]!.copyWithin(0, start * size, this.rows * size);
-    });
+    this.sizes.forEach((size, k) => this.blocks[k]!.copyWithin(0, start * size, this.rows * size));
     this.rows -= start;
   }
 
@@ -125,8 +125,8 @@ export class DenseRows {
     if (rows <= this.capacity) return;
     this.capacity = Math.max(rows, 2 * this.capacity);
     this.blocks = this.blocks.map((block, k) => {
-      const grown = new Float32Array(this.capacity * keptWidth(this.layout.features[k]!));
-      grown.set(block.subarray(0, this.rows * keptWidth(this.layout.features[k]!)));
+      const grown = new Float32Array(this.capacity * this.sizes[k]!);
+      grown.set(block.subarray(0, this.rows * this.sizes[k]!));
       return grown;
     });
   }

@@ -216,7 +216,6 @@ export function feed(options: FeedOptions): Feed {
         rowsBefore: read.get(partition)!.rows,
         maxBytes: fetchBytes(partitions.length),
         idleMs,
-        meta: () => {},
         expectedBatch,
       }),
     );

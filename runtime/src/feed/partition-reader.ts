@@ -9,7 +9,7 @@ import { errorMessages, fetchPartition } from '../kafka/client.ts';
 import type { Consumer, FetchedRecord, PartitionFetch } from '../kafka/client.ts';
 import { FeedCodes, feedError } from './errors.ts';
 import { recordKind } from './topic-records.ts';
-import type { EndMarker, TopicMeta } from './topic-records.ts';
+import type { EndMarker } from './topic-records.ts';
 
 /** One data message of a partition. */
 export interface PartitionMessage {
@@ -27,7 +27,6 @@ export interface ReadOptions {
   /** The most bytes one fetch asks for (a single record batch larger than this still comes whole). */
   maxBytes: number;
   idleMs: number;
-  meta: (meta: TopicMeta) => void;
   /** The size a data batch is expected near (the topic's message target), until the first one shows its real size. */
   expectedBatch?: number;
 }
@@ -119,18 +118,17 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
       continue;
     }
     lastProgress = Date.now();
-    const last = records.at(-1)!;
-    offset = last.offset + 1n;
-    for (const record of records) {
-      if (record.batchBytes > largestBatch && recordKind(record.headers) === 'data') largestBatch = record.batchBytes;
-    }
+    offset = records.at(-1)!.offset + 1n;
+    const kinds = records.map((r) => recordKind(r.headers));
+    records.forEach((r, i) => {
+      if (kinds[i] === 'data' && r.batchBytes > largestBatch) largestBatch = r.batchBytes;
+    });
     // Past the end marker there is nothing to read (a fetch there would wait on the broker for new records).
-    if (recordKind(last.headers) !== 'end') next = fetchNext();
-    for (const record of records) {
-      const kind = recordKind(record.headers);
-      if (kind === 'meta') {
-        options.meta(JSON.parse(record.value!.toString()) as TopicMeta);
-      } else if (kind === 'end') {
+    if (kinds.at(-1) !== 'end') next = fetchNext();
+    for (const [i, record] of records.entries()) {
+      const kind = kinds[i];
+      // A meta record is skipped: the feed read the topic's meta before any partition.
+      if (kind === 'end') {
         const end = JSON.parse(record.value!.toString()) as EndMarker;
         if (end.rows !== rows) {
           throw feedError(
@@ -147,7 +145,7 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
         const table = decode(record, topic, partition);
         rows += table.numRows;
         yield { partition, offset: record.offset, table };
-      } else {
+      } else if (kind !== 'meta') {
         throw notPetal(topic, partition, record.offset);
       }
     }

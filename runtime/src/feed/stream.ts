@@ -10,7 +10,7 @@ import type { KafkaConnection } from '../kafka/client.ts';
 import { arrowMessages, rowsPerMessage, TARGET_MESSAGE_BYTES } from './arrow-messages.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
 import { checkData, checkSpec, resolveSpec } from './feature-spec.ts';
-import type { FeatureSpec } from './feature-spec.ts';
+import type { FeatureSpec, ResolvedSpec } from './feature-spec.ts';
 import { partitionOf } from './partitioner.ts';
 import { chunksOf, toArrowTable } from './to-arrow.ts';
 import type { StreamInput, TableInput } from './to-arrow.ts';
@@ -134,11 +134,11 @@ export async function stream(data: StreamInput, options: StreamOptions): Promise
       { fix: 'check the filter or query that built it' },
     );
   }
-  const { table, vocabularies } = prepared;
+  const { table, vocabularies, spec } = prepared;
   const columns = schemaColumns(table.schema);
   // The label column of the feature spec, or, without one, every string column (labels usually are).
-  const ys = options.features && resolveSpec(options.features, table.schema, vocabularies, topic, table).ys;
-  const labelColumns = !options.features
+  const ys = spec?.ys;
+  const labelColumns = !spec
     ? Object.keys(vocabularies)
     : ys && (ys.kind === 'label' || ys.kind === 'onehot')
       ? [ys.column]
@@ -211,16 +211,15 @@ function prepare(
   topic: string,
   options: StreamOptions,
   meta: TopicMeta | undefined,
-): { table: Table; vocabularies: Vocabularies } {
+): { table: Table; vocabularies: Vocabularies; spec: ResolvedSpec | undefined } {
   const converted = toArrowTable(data, topic);
   const encoded = encodeStringColumns(converted, meta?.vocabularies ?? options.vocabularies ?? {}, topic);
-  if (options.features && encoded.table.numRows > 0)
-    checkData(
-      encoded.table,
-      resolveSpec(options.features, encoded.table.schema, encoded.vocabularies, topic, encoded.table),
-      topic,
-    );
-  return encoded;
+  const spec =
+    options.features && encoded.table.numRows > 0
+      ? resolveSpec(options.features, encoded.table.schema, encoded.vocabularies, topic, encoded.table)
+      : undefined;
+  if (spec) checkData(encoded.table, spec, topic);
+  return { ...encoded, spec };
 }
 
 async function prepareTopic(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { MessageType } from '../protocol/index.ts';
 import { loadTf } from '../tf/tf.ts';
@@ -8,11 +8,11 @@ import type { Connection } from '../transport/index.ts';
 import { createOptimizer } from './optimizers.ts';
 import type { OptimizerConfig } from './optimizers.ts';
 import { startParameterServer } from './parameter-server.ts';
-import type { ParameterServer, PsMode } from './parameter-server.ts';
+import type { PsMode } from './parameter-server.ts';
 import { planShards } from './shard-plan.ts';
+import { psHarness } from './testing/ps-harness.ts';
 
 const tf = loadTf();
-const token = createClusterToken();
 // A tiny linear model y = xW + b, plus a frozen embedding.
 const plan = planShards(
   [
@@ -27,21 +27,7 @@ const init = new Map([
   ['b', Float32Array.from([0.05, -0.05])],
   ['frozen', Float32Array.from([7, 8, 9])],
 ]);
-const open: { close(): Promise<void> }[] = [];
-after(async () => {
-  for (const o of open.reverse()) await o.close();
-});
-
-async function start(mode: PsMode, optimizer: OptimizerConfig, workers = ['a', 'b']): Promise<ParameterServer> {
-  const ps = await startParameterServer({ token, plan, psIndex: 0, optimizer, mode, workers, values: init });
-  open.push(ps);
-  return ps;
-}
-async function client(ps: ParameterServer): Promise<Connection> {
-  const c = await connect({ port: ps.port, token });
-  open.push(c);
-  return c;
-}
+const { token, start, client } = psHarness(plan, init);
 async function pull(
   c: Connection,
   worker: string,

@@ -2,19 +2,16 @@
 // worker's gradient for it is in and served at once, the step is still one averaged update equal to applying the
 // whole average, and stale or duplicate parts are dropped.
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { MessageType } from '../protocol/index.ts';
-import { connect, createClusterToken } from '../transport/index.ts';
 import type { Connection } from '../transport/index.ts';
 import { PART_ELEMENTS } from './exchange-parts.ts';
 import { createOptimizer } from './optimizers.ts';
 import type { OptimizerConfig } from './optimizers.ts';
-import { startParameterServer } from './parameter-server.ts';
-import type { ParameterServer, PsMode } from './parameter-server.ts';
 import { planShards } from './shard-plan.ts';
+import { psHarness } from './testing/ps-harness.ts';
 
-const token = createClusterToken();
 const W = PART_ELEMENTS + 77_824; // two parts: w's first PART_ELEMENTS, then the rest of w with b
 const plan = planShards(
   [
@@ -28,29 +25,7 @@ const init = new Map([
   ['w', wave(W, 1)],
   ['b', wave(4, 2)],
 ]);
-const open: { close(): Promise<void> }[] = [];
-after(async () => {
-  for (const o of open.reverse()) await o.close();
-});
-
-async function start(mode: PsMode, optimizer: OptimizerConfig, workers = ['a', 'b']): Promise<ParameterServer> {
-  const ps = await startParameterServer({
-    token,
-    plan,
-    psIndex: 0,
-    optimizer,
-    mode,
-    workers,
-    values: init,
-  });
-  open.push(ps);
-  return ps;
-}
-async function client(ps: ParameterServer): Promise<Connection> {
-  const c = await connect({ port: ps.port, token });
-  open.push(c);
-  return c;
-}
+const { start, client } = psHarness(plan, init);
 
 // Part j's segments of whole gradients [w, b].
 function partOf(grads: Float32Array[], j: number): Float32Array[] {
