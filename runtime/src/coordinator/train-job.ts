@@ -243,7 +243,7 @@ export async function runJob(
       modelTopology: spec.model.topology,
       order: names,
       step: saved[0]!.globalStep, // not the newest step in the dir: an earlier job's may be newer
-      slot: emaSlot(toOptimizerConfig(spec.compile.optimizer)),
+      slot: emaSlot(optimizer),
     });
     return {
       modelPath,

@@ -208,10 +208,10 @@ export function createPsService(options: ParameterServerOptions): PsService {
   const epochDone = new Set<string>();
   let highClock = 0; // ssp/async: the highest step any worker has pushed + 1
   const gatheredBy = store.parts.map(() => new Set<string>()); // sync: per part, who pushed it this step
-  // Sync part pulls are sent from the live values: per part, replies whose bytes are not yet with the kernel, and
-  // the parts whose update waits for them (a slow or stalled reader delays one update, never tears its values).
+  // Sync part pulls are sent from the live values: per part, replies whose bytes are not yet with the kernel. A part
+  // whose gradients are all in waits for them, and the last one sent applies it (a slow or stalled reader delays one
+  // update, never tears its values).
   const partReaders = store.parts.map(() => 0);
-  const heldBack = new Set<number>();
   const clocks = new Map<string, number>(); // ssp: steps each worker has pushed
   for (const w of live) clocks.set(w, 0);
   const waiters = new Set<Waiter>();
@@ -268,7 +268,7 @@ export function createPsService(options: ParameterServerOptions): PsService {
   const maybeApplyPart = (j: number): void => {
     if (store.gatheredPart(j) === 0) return;
     for (const w of live) if (!gatheredBy[j]!.has(w)) return;
-    if (partReaders[j]! > 0) return void heldBack.add(j);
+    if (partReaders[j]! > 0) return;
     gatheredBy[j]!.clear();
     if (store.applyPart(j)) afterUpdate();
   };
@@ -340,7 +340,7 @@ export function createPsService(options: ParameterServerOptions): PsService {
       meta: { globalStep: store.partStep(part), part, waitedMs: performance.now() - began },
       tensors: store.partValues(part).map((d) => ({ dtype: 'float32', shape: [d.length], data: d })),
       sent: () => {
-        if (--partReaders[part]! > 0 || !heldBack.delete(part)) return;
+        if (--partReaders[part]! > 0) return;
         maybeApplyPart(part);
         wake();
       },
@@ -521,7 +521,6 @@ export function createPsService(options: ParameterServerOptions): PsService {
       if (!ck) return undefined;
       store.restore(ck);
       for (const by of gatheredBy) by.clear();
-      heldBack.clear();
       for (const w of clocks.keys()) clocks.set(w, ck.globalStep);
       highClock = ck.globalStep;
       const saved = ck.feedPositions as { epoch?: unknown; workers?: unknown } | null;

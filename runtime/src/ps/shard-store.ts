@@ -6,7 +6,7 @@
 // parts one after another is the same update as all at once; the step ends, and the global step advances, once
 // every part is applied.
 import { PsError } from './errors.ts';
-import { cutParts } from './exchange-parts.ts';
+import { exchangeParts } from './exchange-parts.ts';
 import type { ExchangePart } from './exchange-parts.ts';
 import type { ShardOptimizer } from './optimizers.ts';
 import { slicesOf } from './shard-plan.ts';
@@ -81,7 +81,8 @@ export class ShardStore {
     });
     this.frozen = mine.filter((s) => !s.trainable).map((slice) => ({ slice, params: valueOf(slice).slice() }));
     this.#sums = trainable.map(alloc);
-    this.parts = cutParts(trainable.map((t) => t.end - t.begin));
+    // The same cut the workers' clients make: one function of the plan on both sides.
+    this.parts = exchangeParts(plan, psIndex);
     this.#summed = this.parts.map(() => 0);
     this.#applied = this.parts.map(() => false);
     this.#wholeCopies = new CopyCache(
@@ -114,14 +115,12 @@ export class ShardStore {
     });
   }
 
-  /** Checks that `grads` are the segments of part `j`, each of its length. Throws PETAL_PS_SHAPE. */
+  /**
+   * Checks that `grads` are the segments of part `j` (a part of this PS: the push handler checked the number), each of
+   * its length. Throws PETAL_PS_SHAPE.
+   */
   checkPart(j: number, grads: readonly { length: number }[]): void {
-    const part = this.parts[j];
-    if (!part) {
-      throw new PsError('PETAL_PS_SHAPE', `push names part ${j}; this PS cuts a step into ${this.parts.length} parts`, {
-        fix: 'cut pushes with exchangeParts() of the same shard plan as the PS',
-      });
-    }
+    const part = this.parts[j]!;
     if (grads.length !== part.length || part.some((g, k) => grads[k]!.length !== g.end - g.begin)) {
       throw new PsError('PETAL_PS_SHAPE', `gradients of part ${j} do not have the part's segment lengths`, {
         fix: 'cut pushes with exchangeParts() of the same shard plan as the PS',

@@ -65,6 +65,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
   }
 
   const token = createClusterToken();
+  const optimizer = toOptimizerConfig(spec.compile.optimizer);
   const ids = assignments.map((_, i) => `worker-${i}`);
   const servers: ParameterServer[] = [];
   const controller = new AbortController();
@@ -79,7 +80,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
           token,
           plan,
           psIndex: i,
-          optimizer: toOptimizerConfig(spec.compile.optimizer),
+          optimizer,
           mode: spec.mode,
           workers: ids,
           values,
@@ -124,7 +125,7 @@ export async function trainLocalCluster(options: LocalClusterOptions): Promise<T
       outDir: path.join(options.outDir, 'model'),
       modelTopology: spec.model.topology,
       order: variables.map((v) => v.name),
-      slot: emaSlot(toOptimizerConfig(spec.compile.optimizer)),
+      slot: emaSlot(optimizer),
     });
     return {
       modelPath,

@@ -102,6 +102,8 @@ export async function createTrainStep(options: TrainStepOptions): Promise<TrainS
     return out!;
   };
 
+  // setWeights runs for each variable as its values arrive, every step: no walk over all weights for each.
+  const weightByName = new Map(weights.map((w) => [w.originalName, w]));
   const step: TrainStep = {
     variables,
     values() {
@@ -109,9 +111,9 @@ export async function createTrainStep(options: TrainStepOptions): Promise<TrainS
     },
     setWeights(values) {
       tf.tidy(() => {
-        for (const w of weights) {
-          const data = values.get(w.originalName);
-          if (!data) continue;
+        for (const [name, data] of values) {
+          const w = weightByName.get(name);
+          if (!w) continue;
           const t = tf.tensor(data, w.shape as number[], 'float32'); // no copy yet: it holds `data` itself
           upload(t);
           w.write(t);
