@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { jupyterEnv, venvBin } from '@petal/runtime/locations';
+import { venvBin } from '@petal/runtime/locations';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SCRIPT = join(root, 'test', 'kernel_protocol.py');
@@ -42,7 +42,7 @@ test('the Petal kernel speaks the Jupyter protocol to jupyter_client', async (t)
   });
   const child = spawn(venvBin('python'), ['-u', SCRIPT, process.execPath, MAIN, work], {
     cwd: work,
-    env: { ...jupyterEnv(), PETAL_STATE_DIR: join(work, 'state') },
+    env: { ...process.env, PETAL_STATE_DIR: join(work, 'state') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { LOOPBACK, waitUntil } from '@petal/runtime';
-import { jupyterEnv, venvBin } from '@petal/runtime/locations';
+import { venvBin } from '@petal/runtime/locations';
 import {
   PETAL_LIVE_TARGET,
   PETAL_MIME,
@@ -268,7 +268,7 @@ const texts = (page: Page, selector: string): Promise<string[]> =>
 // ---------------------------------------------------------------------------------------------------------------
 
 test('JupyterLab lists @petal/labextension as an enabled prebuilt extension', () => {
-  const list = spawnSync(venvBin('jupyter'), ['labextension', 'list'], { env: jupyterEnv(), encoding: 'utf8' });
+  const list = spawnSync(venvBin('jupyter'), ['labextension', 'list'], { encoding: 'utf8' });
   const line = `${list.stdout}\n${list.stderr}`.split('\n').find((l) => l.includes('@petal/labextension'));
   assert.ok(line, `jupyter labextension list does not show @petal/labextension; run \`npm run setup\`\n${list.stderr}`);
   assert.match(line, /enabled/);

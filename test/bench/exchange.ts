@@ -11,13 +11,12 @@
 //
 // Also measured: copying the 16.8 MB out of a TensorFlow tensor (dataSync / data), which the PS path will pay.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { MessageType, connect, createClusterToken, listen } from '@petal/runtime';
+import { MessageType, connect, createClusterToken, listen, makeSocketDir } from '@petal/runtime';
 import type { Connection } from '@petal/runtime';
 import { loadTf } from '@petal/runtime/tf';
 import { collectGarbage, intArg, median, num, printBench, round } from './bench-util.ts';
@@ -40,7 +39,7 @@ interface Endpoints {
 
 async function serve(): Promise<void> {
   const params = new Float32Array(FLOATS).fill(0.5);
-  const socketDir = mkdtempSync(join(tmpdir(), 'petal-bench-exchange-'));
+  const socketDir = makeSocketDir('bench');
   process.once('exit', () => rmSync(socketDir, { recursive: true, force: true }));
   const petal = await listen({
     token: process.env.PETAL_BENCH_TOKEN!,

@@ -291,9 +291,9 @@ class ClusterController implements Cluster {
   /** A task's exit fails it, unless a replacement has taken its place since. */
   #watch(handle: TaskHandle): void {
     void handle.exited.then((exit) => {
-      // A task killed outright (SIGKILL, the OOM killer) left its socket directory behind.
+      // A task ended by a signal (SIGKILL, the OOM killer) never ran its exit handler: its socket directory is left.
       const info = this.#registry.get(handle.id)?.info;
-      if (info?.socketPath && info.pid === handle.pid) removeSocketDir(info.socketPath, info.machine);
+      if (exit.signal && info?.socketPath && info.pid === handle.pid) removeSocketDir(info.socketPath, info.machine);
       if (this.#handles.get(handle.id) === handle)
         this.#taskFailed(handle.id, `its process (pid ${handle.pid}) exited ${describeExit(exit)}`);
     });

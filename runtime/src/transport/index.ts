@@ -11,4 +11,4 @@ export { TransportError } from './errors.ts';
 export { createClusterToken, MIN_TOKEN_BYTES } from './token.ts';
 export { refusedChannel, handlerErrorChannel } from './diagnostics.ts';
 export type { Refusal, Transport } from './diagnostics.ts';
-export { MAX_SOCKET_PATH_BYTES, machineId, makeSocketDir, removeSocketDir } from './unix-socket.ts';
+export { machineId, makeSocketDir, removeSocketDir } from './unix-socket.ts';

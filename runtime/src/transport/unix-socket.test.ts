@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { MessageType } from '../protocol/index.ts';
+import { waitUntil } from '../net/loopback.ts';
 import { connect } from './client.ts';
 import type { Refusal } from './diagnostics.ts';
 import { listen } from './server.ts';
@@ -72,7 +73,7 @@ test('a wrong token over the socket is refused and reported as over TCP', async 
         return true;
       });
     }
-    for (let i = 0; i < 200 && refused.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitUntil(() => refused.length >= 2, 2_000, 10);
     assert.deepEqual(refused.map((r) => [r.transport, r.reason, r.code]).sort(), [
       ['tcp', 'bad-token', 'PETAL_TRANSPORT_AUTH'],
       ['unix', 'bad-token', 'PETAL_TRANSPORT_AUTH'],
