@@ -29,6 +29,7 @@ import {
   tfjsNodeDir,
   venvBin,
   venvDir,
+  venvJupyterDir,
   venvTensorflowDir,
 } from '@petal/runtime/locations';
 import { installKernelspecs } from '@petal/kernel/kernelspec';
@@ -235,7 +236,7 @@ function kafkaJars(): void {
  * reach out to the internet from a workshop room or a cluster's head node.
  */
 function labSettings(): void {
-  const file = join(venvDir(), 'share', 'jupyter', 'lab', 'settings', 'overrides.json');
+  const file = join(venvJupyterDir(), 'lab', 'settings', 'overrides.json');
   const text = `${JSON.stringify({ '@jupyterlab/apputils-extension:notification': { fetchNews: 'false', checkForUpdates: false } }, null, 2)}\n`;
   if (stampOk(file, text)) return;
   mkdirSync(dirname(file), { recursive: true });
@@ -283,7 +284,7 @@ function labExtension(): void {
   const hash = createHash('sha256');
   for (const file of inputs) hash.update(file.replace(repoRoot, '')).update('\0').update(readFileSync(file));
   const key = hash.digest('hex').slice(0, 12);
-  const dest = join(venvDir(), 'share', 'jupyter', 'labextensions', '@petal', 'labextension');
+  const dest = join(venvJupyterDir(), 'labextensions', '@petal', 'labextension');
   const stamp = join(dest, '.petal-build');
   if (stampOk(stamp, key)) return say('JupyterLab extension ok');
   const cached = join(cacheDir(), `labextension-${key}`);

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { checkoutJupyterDir, jupyterEnv, venvBin, venvDir } from '@petal/runtime/locations';
+import { checkoutJupyterDir, jupyterEnv, venvBin, venvJupyterDir } from '@petal/runtime/locations';
 
 const setup = fileURLToPath(new URL('../scripts/setup.ts', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -54,7 +54,7 @@ test('setup on a set-up machine only checks, and leaves a working install', () =
   assert.ok(!/creating|building|resolving/.test(r.stderr), 'nothing rebuilt');
   const own = join(checkoutJupyterDir(), 'kernels', 'petal');
   assert.ok(r.stderr.includes(`(${own})`), `setup writes the checkout's kernelspec:\n${r.stderr}`);
-  const venvSpec = join(venvDir(), 'share', 'jupyter', 'kernels', 'petal');
+  const venvSpec = join(venvJupyterDir(), 'kernels', 'petal');
   assert.ok(r.stderr.includes(`(${venvSpec})`), `and still the venv's, for a jupyter lab run by hand:\n${r.stderr}`);
   assert.ok(existsSync(join(root, 'node_modules', '@tensorflow', 'tfjs-node', 'lib', 'napi-v8', 'tfjs_binding.node')));
 });

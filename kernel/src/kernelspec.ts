@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkoutJupyterDir, venvDir } from '@petal/runtime/locations';
+import { checkoutJupyterDir, venvJupyterDir } from '@petal/runtime/locations';
 
 export const KERNEL_NAME = 'petal';
 export const DISPLAY_NAME = 'TypeScript (Petal)';
@@ -35,7 +35,7 @@ export function prefixDataDir(prefix: string): string {
 
 /** The Jupyter data dirs setup writes the kernelspec into: this checkout's first, then the shared venv's. */
 export function kernelspecDataDirs(): string[] {
-  return [checkoutJupyterDir(), prefixDataDir(venvDir())];
+  return [checkoutJupyterDir(), venvJupyterDir()];
 }
 
 /** The kernel.json contents for this checkout. */

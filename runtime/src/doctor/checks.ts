@@ -13,6 +13,7 @@ import {
   tfjsNodeDir,
   venvBin,
   venvDir,
+  venvJupyterDir,
 } from '../env/locations.ts';
 import { loadTf } from '../tf/tf.ts';
 
@@ -138,7 +139,7 @@ export function checkJupyterLab(): CheckResult {
 export function checkKernelspec(): CheckResult {
   const fix = `${SETUP} (it writes the kernelspec)`;
   const own = join(checkoutJupyterDir(), 'kernels', 'petal', 'kernel.json');
-  const venv = join(venvDir(), 'share', 'jupyter', 'kernels', 'petal', 'kernel.json');
+  const venv = join(venvJupyterDir(), 'kernels', 'petal', 'kernel.json');
   for (const file of [own, venv]) {
     if (!existsSync(file)) return { name: 'kernelspec', ok: false, detail: `no kernelspec at ${file}`, fix };
   }

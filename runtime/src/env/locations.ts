@@ -76,6 +76,11 @@ export function venvBin(name: string): string {
   return join(venvDir(), 'bin', name);
 }
 
+/** The shared venv's Jupyter data dir: its kernelspec, JupyterLab settings and prebuilt extensions. */
+export function venvJupyterDir(): string {
+  return join(venvDir(), 'share', 'jupyter');
+}
+
 /**
  * This checkout's own Jupyter data dir (git-ignored), holding the kernelspec that runs this checkout's kernel.
  * The venv is shared by every checkout on the machine, so its kernelspec names whichever checkout set up last.
