@@ -62,6 +62,8 @@ export interface PeriodicCheckpoints {
 export interface PsStats {
   applied: number;
   pushes: number;
+  /** Sync parts updated straight from where a lone worker's push landed (see ShardStore.arenas), no copy. */
+  partsInPlace: number;
   dropped: { stale: number; duplicate: number; notLive: number; generation: number };
 }
 
@@ -150,6 +152,7 @@ export async function startParameterServer(options: ParameterServerOptions): Pro
     port: options.port,
     generation: options.generation ?? 0,
     handler: service.handler,
+    arenas: service.store.arenas,
     maxConcurrentHandlers: options.maxConcurrentHandlers,
   }).catch((e: unknown) => {
     service.close();
@@ -197,9 +200,21 @@ export function createPsService(options: ParameterServerOptions): PsService {
   const mode = (options.mode ?? 'sync') as PsMode;
   const staleness = parseMode(mode)!.staleness;
   const optimizer = createOptimizer(options.optimizer, 'parameterServer options.optimizer');
-  const store = new ShardStore(options.plan, options.psIndex, optimizer, options.values);
+  // Arenas for each worker's connection (its current and spare one), and two for anyone else.
+  const store = new ShardStore(
+    options.plan,
+    options.psIndex,
+    optimizer,
+    options.values,
+    2 * options.workers.length + 2,
+  );
   const generation = options.generation ?? 0;
-  const stats: PsStats = { applied: 0, pushes: 0, dropped: { stale: 0, duplicate: 0, notLive: 0, generation: 0 } };
+  const stats: PsStats = {
+    applied: 0,
+    pushes: 0,
+    partsInPlace: 0,
+    dropped: { stale: 0, duplicate: 0, notLive: 0, generation: 0 },
+  };
   // Live = members not done with the current epoch. Members come from setLiveWorkers (failures, scaling); a worker
   // out of data for the epoch leaves the live set until every member is done, so no peer waits on it.
   let members = new Set(options.workers);
@@ -403,6 +418,21 @@ export function createPsService(options: ParameterServerOptions): PsService {
       // A part already applied this step (its workers were all in before this one became live) takes no more.
       const open = parts.filter((j) => !store.partApplied(j));
       if (open.length === 0) return answer(false, 'stale');
+      // A lone live worker's part, landed in the kernels' memory, with nothing else gathered for it and no reply
+      // still sent from its values: applied from where it lies, not copied into the sums first.
+      if (
+        part !== undefined &&
+        live.size === 1 &&
+        store.gatheredPart(part) === 0 &&
+        partReaders[part] === 0 &&
+        store.holds(grads)
+      ) {
+        noteCursor(worker, msg.meta);
+        stats.partsInPlace++;
+        if (store.applyPart(part, grads)) afterUpdate();
+        wake();
+        return answer(true);
+      }
       for (const j of open) {
         store.accumulatePart(j, part === undefined ? store.segments(j, grads) : grads);
         gatheredBy[j]!.add(worker);

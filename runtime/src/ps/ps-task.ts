@@ -105,6 +105,8 @@ const server = await listen({
   ...(socketPath ? { socketPath } : {}),
   generation,
   handler: serve,
+  // Pushes land in the current job's kernel memory (see ShardStore.arenas).
+  arenas: { take: (bytes) => service?.store.arenas.take(bytes) },
   // Which way each peer came, for the task log (and the tests that check workers use the socket).
   onConnection: (c) => {
     const from = c.transport === 'tcp' ? ` from ${c.remoteAddress}:${c.remotePort}` : '';

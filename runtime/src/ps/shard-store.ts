@@ -4,7 +4,9 @@
 // gradients are copied (first push of a step) or added into the sums there, and the optimizer reads them from there.
 // A step is gathered and applied part by part (exchange-parts.ts): the optimizers are elementwise, so updating the
 // parts one after another is the same update as all at once; the step ends, and the global step advances, once
-// every part is applied.
+// every part is applied. The memory also holds receive arenas for the PS's connections (see ArenaSource): pushed
+// gradients land there, so the kernels read them in place, and a lone worker's are applied without a copy.
+import type { ArenaSource, LentArena } from '../transport/index.ts';
 import { PsError } from './errors.ts';
 import { exchangeParts } from './exchange-parts.ts';
 import type { ExchangePart } from './exchange-parts.ts';
@@ -49,12 +51,22 @@ export class ShardStore {
   /** Per part: already updated in the step in progress. */
   readonly #applied: boolean[];
   readonly #wholeCopies: CopyCache;
+  readonly #memory: KernelMemory;
+  /** Receive arenas in the kernels' memory, for the connections that push to this store. */
+  readonly arenas: ArenaSource;
 
   /**
    * `values` holds each of this PS's slices by slice id, or whole variables by name (sliced here); values are
-   * copied. Throws PETAL_PS_SHAPE when one is missing or the wrong length.
+   * copied. `receiveArenas`: how many arenas, each a part push long, to lend the PS's connections. Throws
+   * PETAL_PS_SHAPE when one is missing or the wrong length.
    */
-  constructor(plan: ShardPlan, psIndex: number, optimizer: ShardOptimizer, values: ReadonlyMap<string, Float32Array>) {
+  constructor(
+    plan: ShardPlan,
+    psIndex: number,
+    optimizer: ShardOptimizer,
+    values: ReadonlyMap<string, Float32Array>,
+    receiveArenas = 0,
+  ) {
     this.optimizer = optimizer;
     const mine = slicesOf(plan, psIndex);
     const valueOf = (s: ShardSlice): Float32Array => {
@@ -72,7 +84,16 @@ export class ShardStore {
     };
     const trainable = mine.filter((s) => s.trainable);
     const perShard = 2 + optimizer.slotNames.length; // values, slots, sums
-    const memory = new KernelMemory(trainable.flatMap((s) => Array<number>(perShard).fill(s.end - s.begin)));
+    // The same cut the workers' clients make: one function of the plan on both sides.
+    this.parts = exchangeParts(plan, psIndex);
+    const arenaLength = Math.max(0, ...this.parts.map(partLength)) + ARENA_SLACK / 4;
+    const arenaCount =
+      this.parts.length === 0 ? 0 : Math.min(receiveArenas, Math.floor(MAX_ARENA_BYTES / (arenaLength * 4)));
+    const memory = new KernelMemory([
+      ...trainable.flatMap((s) => Array<number>(perShard).fill(s.end - s.begin)),
+      ...Array<number>(arenaCount).fill(arenaLength),
+    ]);
+    this.#memory = memory;
     const alloc = (s: ShardSlice): Float32Array => memory.alloc(s.end - s.begin);
     this.trainable = trainable.map((slice) => {
       const params = alloc(slice);
@@ -81,8 +102,7 @@ export class ShardStore {
     });
     this.frozen = mine.filter((s) => !s.trainable).map((slice) => ({ slice, params: valueOf(slice).slice() }));
     this.#sums = trainable.map(alloc);
-    // The same cut the workers' clients make: one function of the plan on both sides.
-    this.parts = exchangeParts(plan, psIndex);
+    this.arenas = arenaPool(Array.from({ length: arenaCount }, () => memory.alloc(arenaLength)));
     this.#summed = this.parts.map(() => 0);
     this.#applied = this.parts.map(() => false);
     this.#wholeCopies = new CopyCache(
@@ -147,6 +167,11 @@ export class ShardStore {
     return this.parts[j]!.map((g) => whole[g.shard]!.subarray(g.begin, g.end));
   }
 
+  /** Whether every one of `grads` lies in the kernels' memory (landed in one of the store's arenas). */
+  holds(grads: readonly Float32Array[]): boolean {
+    return grads.every((g) => this.#memory.holds(g));
+  }
+
   /** Adds part `j`'s gradients (its segments) to the sums (the first push is copied: no zeroing pass). */
   accumulatePart(j: number, grads: readonly Float32Array[]): void {
     const kernels = simdKernels();
@@ -194,19 +219,20 @@ export class ShardStore {
 
   /**
    * Updates part `j` from the average of its gathered gradients (unchanged when none were: its step passes without
-   * it). Once every part is updated, ends the step and answers true.
+   * it), or from `lone`, the part's one gradient (its segments), used where it lies; nothing may be gathered for the
+   * part then. Once every part is updated, ends the step and answers true.
    */
-  applyPart(j: number): boolean {
-    const n = this.#summed[j]!;
+  applyPart(j: number, lone?: readonly Float32Array[]): boolean {
+    const n = lone ? 1 : this.#summed[j]!;
     if (n > 0) {
       const kernels = simdKernels();
-      for (const g of this.parts[j]!) {
+      for (const [k, g] of this.parts[j]!.entries()) {
         const s = this.trainable[g.shard]!;
-        const sum = this.#sums[g.shard]!.subarray(g.begin, g.end);
-        if (n > 1) kernels.divide(sum, n);
+        const grad = lone ? lone[k]! : this.#sums[g.shard]!.subarray(g.begin, g.end);
+        if (n > 1) kernels.divide(grad, n);
         this.optimizer.apply(
           s.params.subarray(g.begin, g.end),
-          sum,
+          grad,
           s.slots.map((x) => x.subarray(g.begin, g.end)),
         );
       }
@@ -285,6 +311,35 @@ export class ShardStore {
     this.#applied.fill(false);
     this.#wholeCopies.invalidate();
   }
+}
+
+/** Room in an arena past one part's gradients: the frame's header and metadata, and the start of the next frame. */
+const ARENA_SLACK = 64 * 1024;
+/** Most memory a store lends as receive arenas; past it, connections allocate their own. */
+const MAX_ARENA_BYTES = 64 * 1024 * 1024;
+
+function partLength(part: ExchangePart): number {
+  return part.reduce((a, g) => a + g.end - g.begin, 0);
+}
+
+/** Lends these regions, each to one arena at a time; asks for more than one holds get nothing. */
+function arenaPool(regions: Float32Array[]): ArenaSource {
+  const free = regions.map((r) => new Uint8Array(r.buffer, r.byteOffset, r.byteLength));
+  return {
+    take(bytes: number): LentArena | undefined {
+      const region = free.length > 0 && bytes <= free[0]!.byteLength ? free.pop()! : undefined;
+      if (!region) return undefined;
+      let given = false;
+      return {
+        bytes: region,
+        give: () => {
+          if (given) return;
+          given = true;
+          free.push(region);
+        },
+      };
+    },
+  };
 }
 
 interface PullCopy {

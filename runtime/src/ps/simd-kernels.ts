@@ -84,6 +84,11 @@ export class KernelMemory {
     this.exports = instance.exports as unknown as Exports;
   }
 
+  /** Whether `a` lies in this memory (kernels then run on it in place). */
+  holds(a: Float32Array): boolean {
+    return owners.get(a.buffer) === this;
+  }
+
   /** A zeroed array of `n` elements (padded to whole vectors, so kernels may run over its last partial one). */
   alloc(n: number): Float32Array {
     const a = new Float32Array(this.#memory.buffer, this.#used, n);

@@ -106,9 +106,10 @@ test('sync: pipelined pushes from 2 workers make one averaged update per step, a
   assert.deepEqual(ps.store.trainable[0]!.slots, refSlots[0], 'optimizer slots match the whole-step reference');
   assert.equal(ps.stats.applied, 3, 'one update per step');
   assert.equal(ps.stats.pushes, 6, 'a pipelined push counts once');
+  assert.equal(ps.stats.partsInPlace, 0, 'two workers’ parts are summed, not applied where they landed');
 });
 
-test('sync: a lone worker’s parts update the values exactly as its whole gradients would', async () => {
+test('sync: a lone worker’s parts, applied where they land, update the values exactly as its whole gradients would', async () => {
   const config: OptimizerConfig = { type: 'adam', learningRate: 0.01 };
   const ps = await start('sync', config, ['a']);
   const c = await client(ps);
@@ -131,6 +132,7 @@ test('sync: a lone worker’s parts update the values exactly as its whole gradi
   }
   assert.deepEqual(ps.store.trainable[0]!.slots, refSlots[0], 'optimizer slots match the reference');
   assert.equal(ps.globalStep, 3);
+  assert.equal(ps.stats.partsInPlace, 6, 'every part was applied from the kernels’ memory it landed in, uncopied');
 });
 
 test('sync: stale and duplicate parts are dropped; a part already applied takes no late gradient', async () => {

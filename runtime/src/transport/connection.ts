@@ -9,6 +9,7 @@ import { handlerErrorChannel, debug, refusedChannel } from './diagnostics.ts';
 import type { Refusal, Transport } from './diagnostics.ts';
 import { TransportError, closedError } from './errors.ts';
 import { FrameReader } from './frame-reader.ts';
+import type { ArenaSource } from './frame-reader.ts';
 import type { ReceivedFrame } from './frame-reader.ts';
 
 /** What a caller sends: a message type, JSON metadata, tensors, and optionally a generation other than the default. */
@@ -45,6 +46,7 @@ export interface ConnectionSettings {
   maxOutstandingRequests: number;
   maxConcurrentHandlers: number;
   closeTimeoutMs: number;
+  arenas: ArenaSource | undefined;
 }
 
 interface Pending {
@@ -86,7 +88,7 @@ export class Connection {
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;
     this.transport = transport;
-    this.#reader = new FrameReader(settings.limits);
+    this.#reader = new FrameReader(settings.limits, settings.arenas);
     this.closed = new Promise((resolve) => (this.#markClosed = resolve));
     socket.on('data', this.#onData);
     socket.on('error', (err) => this.destroy(closedError(err.message, err)));
@@ -163,6 +165,7 @@ export class Connection {
     for (const w of this.#slotWaiters.splice(0)) w.reject(this.#destroyed);
     for (const w of this.#idleWaiters.splice(0)) w();
     this.#socket.destroy();
+    this.#reader.dispose();
     debug('connection %s:%s closed: %s', this.remoteAddress, this.remotePort, err?.message ?? 'normally');
     this.#markClosed(err);
   }

@@ -7,6 +7,7 @@ export type { ConnectOptions } from './client.ts';
 export { Connection } from './connection.ts';
 export type { Handler, IncomingMessage, OutgoingMessage } from './connection.ts';
 export type { CommonOptions } from './settings.ts';
+export type { ArenaSource, LentArena } from './frame-reader.ts';
 export { TransportError } from './errors.ts';
 export { createClusterToken, MIN_TOKEN_BYTES } from './token.ts';
 export { refusedChannel, handlerErrorChannel } from './diagnostics.ts';

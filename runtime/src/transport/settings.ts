@@ -1,6 +1,7 @@
 // Options shared by listen() and connect(), their schema and defaults.
 import { DEFAULT_LIMITS } from '../protocol/index.ts';
 import type { ConnectionSettings, Handler } from './connection.ts';
+import type { ArenaSource } from './frame-reader.ts';
 import { any, fn, int } from './options.ts';
 
 /** Options every connection takes, on either side. */
@@ -25,6 +26,8 @@ export interface CommonOptions {
   maxConcurrentHandlers?: number;
   /** How long close() waits for work in flight and the peer (default 5000 ms). */
   closeTimeoutMs?: number;
+  /** Where received frames land (default: memory each connection allocates); see ArenaSource. */
+  arenas?: ArenaSource;
 }
 
 const MAX_MS = 2 ** 31 - 1;
@@ -40,6 +43,8 @@ export const commonSchema = {
   maxOutstandingRequests: int(1, 1_000_000),
   maxConcurrentHandlers: int(1, 1_000_000),
   closeTimeoutMs: int(0, MAX_MS),
+  arenas: (v: unknown) =>
+    typeof (v as ArenaSource | null)?.take === 'function' ? undefined : 'must be an object with a take(bytes) method',
 };
 
 /** The connection settings an options object asks for, defaults filled in. */
@@ -56,6 +61,7 @@ export function connectionSettings(o: CommonOptions): ConnectionSettings {
     maxOutstandingRequests: o.maxOutstandingRequests ?? 256,
     maxConcurrentHandlers: o.maxConcurrentHandlers ?? 64,
     closeTimeoutMs: o.closeTimeoutMs ?? 5_000,
+    arenas: o.arenas,
   };
 }
 
