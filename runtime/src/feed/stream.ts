@@ -280,6 +280,13 @@ async function deleteTopic(connection: KafkaConnection, topic: string): Promise<
   }
 }
 
+// A send is retried when its partition has no leader yet (a topic created a moment ago: its leaders come up within
+// tens of ms, one by one) or the broker restarts: soon at first, then every 500 ms, ~30 s in all. A flat 500 ms
+// made most new topics' first sends wait half a second.
+const SEND_RETRIES = 64;
+const sendRetryDelay = (_client: unknown, _operation: string, attempt: number): number =>
+  Math.min(500, 10 * 2 ** attempt);
+
 async function produce(
   tables: AsyncIterable<Table>,
   topic: string,
@@ -291,8 +298,8 @@ async function produce(
     clientId: 'petal-stream',
     idempotent: true,
     acks: -1,
-    retries: 60,
-    retryDelay: 500,
+    retries: SEND_RETRIES,
+    retryDelay: sendRetryDelay,
   });
   const perPartition = Array.from({ length: meta.partitions }, () => ({ rows: 0, bytes: 0, batches: 0 }));
   const progress: StreamProgress = {
