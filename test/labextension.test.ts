@@ -283,9 +283,11 @@ test('a saved notebook shows each Petal card, drawn by the extension', async (t)
   const lab = await startLab(defer, tmp, tmp);
   const page = await openBrowser(defer);
   await openNotebook(page, lab, 'cards.ipynb');
+  // Some kinds have several cards (the cluster running, then after down): wait for the first of each.
   for (const kind of Object.keys(CARDS)) {
-    await page.locator(`.petal-card[data-kind="${kind}"]`).waitFor({ state: 'visible', timeout: 60_000 });
+    await page.locator(`.petal-card[data-kind="${kind}"]`).first().waitFor({ state: 'visible', timeout: 60_000 });
   }
+  await page.locator('.petal-card').nth(5).waitFor({ state: 'visible', timeout: 60_000 });
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   assert.equal(await page.locator('.petal-card').count(), 6, 'one card per output, nothing drawn twice');
   assert.equal(await page.getByText('HTML fallback').count(), 0, 'the cards win over the text/html fallbacks');
