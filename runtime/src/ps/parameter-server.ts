@@ -418,26 +418,19 @@ export function createPsService(options: ParameterServerOptions): PsService {
       // A part already applied this step (its workers were all in before this one became live) takes no more.
       const open = parts.filter((j) => !store.partApplied(j));
       if (open.length === 0) return answer(false, 'stale');
-      // A lone live worker's part, landed in the kernels' memory, with nothing else gathered for it and no reply
-      // still sent from its values: applied from where it lies, not copied into the sums first.
-      if (
-        part !== undefined &&
-        live.size === 1 &&
-        store.gatheredPart(part) === 0 &&
-        partReaders[part] === 0 &&
-        store.holds(grads)
-      ) {
-        noteCursor(worker, msg.meta);
-        stats.partsInPlace++;
-        if (store.applyPart(part, grads)) afterUpdate();
-        wake();
-        return answer(true);
-      }
-      for (const j of open) {
-        store.accumulatePart(j, part === undefined ? store.segments(j, grads) : grads);
-        gatheredBy[j]!.add(worker);
-      }
       noteCursor(worker, msg.meta);
+      for (const j of open) {
+        const segments = part === undefined ? store.segments(j, grads) : grads;
+        // The part's only gradient (a lone live worker, nothing else gathered, no reply still sent from its values),
+        // landed in the kernels' memory: applied from where it lies, not copied into the sums first.
+        if (live.size === 1 && store.gatheredPart(j) === 0 && partReaders[j] === 0 && store.holds(segments)) {
+          stats.partsInPlace++;
+          if (store.applyPart(j, segments)) afterUpdate();
+        } else {
+          store.accumulatePart(j, segments);
+          gatheredBy[j]!.add(worker);
+        }
+      }
       for (const j of open) maybeApplyPart(j);
     } else {
       noteCursor(worker, msg.meta);
