@@ -3,7 +3,8 @@
 // The kernel itself is main.ts, which Jupyter starts.
 import { parseArgs } from 'node:util';
 import { isPetalError } from '@petal/runtime';
-import { installKernelspec, installKernelspecs, prefixDataDir } from './kernelspec.ts';
+import { prefixDataDir } from '@petal/runtime/locations';
+import { installKernelspec, installKernelspecs } from './kernelspec.ts';
 
 const USAGE = `usage: petal-kernel install [--prefix DIR]
 

@@ -28,11 +28,6 @@ export interface KernelspecInstall {
   changed: boolean;
 }
 
-/** The Jupyter data dir of a sys-prefix style PREFIX (a venv, `jupyter --prefix`): PREFIX/share/jupyter. */
-export function prefixDataDir(prefix: string): string {
-  return join(prefix, 'share', 'jupyter');
-}
-
 /** The Jupyter data dirs setup writes the kernelspec into: this checkout's first, then the shared venv's. */
 export function kernelspecDataDirs(): string[] {
   return [checkoutJupyterDir(), venvJupyterDir()];

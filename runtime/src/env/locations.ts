@@ -76,9 +76,14 @@ export function venvBin(name: string): string {
   return join(venvDir(), 'bin', name);
 }
 
+/** The Jupyter data dir of a sys-prefix style PREFIX (a venv, `jupyter --prefix`): PREFIX/share/jupyter. */
+export function prefixDataDir(prefix: string): string {
+  return join(prefix, 'share', 'jupyter');
+}
+
 /** The shared venv's Jupyter data dir: its kernelspec, JupyterLab settings and prebuilt extensions. */
 export function venvJupyterDir(): string {
-  return join(venvDir(), 'share', 'jupyter');
+  return prefixDataDir(venvDir());
 }
 
 /**
