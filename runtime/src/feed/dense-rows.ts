@@ -109,7 +109,6 @@ export class DenseRows {
       const at = offsets[k]!;
       if (f.kind === 'onehot') oneHotInto(out, at, width, block, f.depth, order, start, n);
       else if (f.kind === 'vector') vectorInto(out, at, width, block, f.size, order, start, n);
-      else if (width === 1) oneInto(out, block, order, start, n);
       else scalarInto(out, at, width, block, order, start, n);
     });
     return out;
@@ -153,11 +152,6 @@ export class DenseRows {
 // The loops below run once per value: one typed-array type each and no branch inside, so V8 compiles them tight.
 // `out` is a batch's row-major values, `width` per row; a feature fills values [at, at + its width) of each row.
 
-function oneInto(out: Float32Array, from: Float32Array, order: Int32Array | undefined, start: number, n: number) {
-  if (order) for (let k = 0; k < n; k++) out[k] = from[order[start + k]!]!;
-  else out.set(from.subarray(start, start + n));
-}
-
 function scalarInto(
   out: Float32Array,
   at: number,
@@ -168,6 +162,8 @@ function scalarInto(
   n: number,
 ) {
   if (order) for (let k = 0, d = at; k < n; k++, d += width) out[d] = from[order[start + k]!]!;
+  else if (width === 1)
+    out.set(from.subarray(start, start + n)); // a lone feature in order: one memcpy
   else for (let k = 0, d = at; k < n; k++, d += width) out[d] = from[start + k]!;
 }
 
