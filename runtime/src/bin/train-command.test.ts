@@ -12,7 +12,7 @@ import { stream } from '../feed/index.ts';
 import { kafkaStatePaths, recordOf, writeBrokerRecord } from '../kafka/broker-record.ts';
 import { useTestBroker } from '../kafka/test-broker.ts';
 import { processAlive } from '../pool/process-alive.ts';
-import { blobs, features, topology } from '../worker/testing/blobs.ts';
+import { blobs, blobsJob, features } from '../worker/testing/blobs.ts';
 
 const petal = fileURLToPath(new URL('../../bin/petal.mjs', import.meta.url));
 const broker = useTestBroker('petal-train-cli');
@@ -29,18 +29,11 @@ test(
     const stateDir = join(dir, 'state');
     writeBrokerRecord(kafkaStatePaths(stateDir).recordFile, recordOf(broker()));
     const jobFile = join(dir, 'job.json');
-    const job = {
-      model: { topology: topology() },
-      compile: { optimizer: { name: 'adam', learningRate: 0.02 }, loss: 'categoricalCrossentropy' },
-      feeds: { train: { topic: train } },
-      batchSize: 32,
+    const job = blobsJob(train, {
       epochs: 4,
-      mode: 'sync',
-      ps: 1,
       workers: 2,
-      seed: 3,
       checkpoint: { dir: join(dir, 'checkpoints'), everySteps: 10 },
-    };
+    });
     writeFileSync(jobFile, JSON.stringify(job));
     const child = spawn(process.execPath, [petal, 'train', jobFile, '--max-restarts', '2', '--out', join(dir, 'run')], {
       env: { ...process.env, PETAL_STATE_DIR: stateDir },

@@ -13,7 +13,7 @@ import { waitUntil } from '../net/loopback.ts';
 import type { LogLine } from '../pool/index.ts';
 import { processAlive } from '../pool/process-alive.ts';
 import { machineId } from '../transport/index.ts';
-import { blobs, features, topology } from '../worker/testing/blobs.ts';
+import { blobs, blobsJob, features } from '../worker/testing/blobs.ts';
 import { startCluster } from './cluster.ts';
 
 const broker = useTestBroker('petal-local-socket');
@@ -44,21 +44,7 @@ describe('PS traffic over a Unix socket on the local pool', { timeout: 120_000 }
       assert.equal(statSync(socketPath).mode & 0o777, 0o600, 'the socket is owner-only');
       assert.equal(statSync(path.dirname(socketPath)).mode & 0o777, 0o700, 'in a private directory');
 
-      const result = await cluster.train(
-        {
-          model: { topology: topology() },
-          compile: { optimizer: { name: 'adam', learningRate: 0.02 }, loss: 'categoricalCrossentropy' },
-          feeds: { train: { topic: train } },
-          batchSize: 32,
-          epochs: 1,
-          mode: 'sync',
-          ps: 1,
-          workers: 1,
-          seed: 3,
-        },
-        broker().connection,
-        { outDir: path.join(dir, 'run') },
-      );
+      const result = await cluster.train(blobsJob(train), broker().connection, { outDir: path.join(dir, 'run') });
       assert.equal(result.globalStep, 20);
       const peers = lines.filter((l) => l.task === 'ps:0' && /accepted a connection/.test(l.text)).map((l) => l.text);
       assert.deepEqual(peers, ['ps:0 accepted a connection over unix'], 'the one worker came over the socket');

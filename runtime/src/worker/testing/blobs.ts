@@ -1,5 +1,5 @@
 // A learnable task for training tests: three Gaussian blobs far apart (a clear boundary, so ≥ 0.9 accuracy means
-// training worked), the feature spec that feeds it, and a small model's topology.
+// training worked), the feature spec that feeds it, a small model's topology, and a job spec training it.
 import { tableFromArrays } from 'apache-arrow';
 import { loadTf } from '../../tf/tf.ts';
 
@@ -40,4 +40,20 @@ export function topology(): Record<string, unknown> {
   const json = m.toJSON(null, false) as Record<string, unknown>;
   m.dispose();
   return json;
+}
+
+/** A sync job training topology() on the blobs of topic `train` (Adam 0.02, batch 32, seed 3); `over` replaces fields. */
+export function blobsJob(train: string, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    model: { topology: topology() },
+    compile: { optimizer: { name: 'adam', learningRate: 0.02 }, loss: 'categoricalCrossentropy' },
+    feeds: { train: { topic: train } },
+    batchSize: 32,
+    epochs: 1,
+    mode: 'sync',
+    ps: 1,
+    workers: 1,
+    seed: 3,
+    ...over,
+  };
 }
