@@ -4,9 +4,11 @@
 // Petal's data plane against its references, on a broker of its own (temp dir, stopped at the end), on two data
 // sets: (a) the flowers photos as a binary JPEG column (+ an int32 label), (b) a numeric table of N rows × C float32
 // columns + a float32 target. For each:
-//   raw      the same topic's bytes read with the same client library's Fetch (client.ts fetchPartition), every
-//            partition at once on a client of its own (as feed() reads them), each fetching its next bytes as soon
-//            as the last arrived, and nothing done with them: the ceiling of reading, with no decoding at all;
+//   raw      a raw consumer: the same topic's bytes read with the Kafka client library's Fetch (@platformatic/kafka,
+//            the client Petal uses for everything else), every partition at once on a client of its own, each
+//            fetching its next bytes as soon as the last arrived, and nothing done with them;
+//   raw-fetch the same through the fetch path feed() reads with (kafka/partition-fetcher.ts: responses read into
+//            reused memory, records parsed in place): Petal's own ceiling of reading, with no decoding at all;
 //   decoded  feed()'s reading alone: every partition through its reader (bounded fetches sized by the topic's message
 //            size) to decoded Arrow messages, no batching: what feed() costs before the shuffle pool and tensors;
 //   petal    feed() all the way to tensors (default options: shuffle pool 10 × batch, prefetch 2): Arrow decode,
@@ -15,7 +17,8 @@
 //            per row, stacked per batch (images: base64 in the JSON, decoded per row);
 //   stream   the producer: stream() from an in-memory table to an acknowledged topic.
 // MB/s counts the Arrow bytes of the topic (the same bytes for raw and petal; JSON bytes for per-row).
-// `ratio` = petal ÷ raw MB/s on the numeric table (goal ≥ 0.8); `vsPerRow` = petal ÷ per-row rows/s there.
+// `ratio` = petal ÷ raw MB/s on the numeric table (goal ≥ 0.8); `ratioFetch` = petal ÷ raw-fetch there (what the
+// feed keeps of its own reading rate); `vsPerRow` = petal ÷ per-row rows/s there.
 // Read rounds of raw and petal are interleaved and the best counts (load only ever slows a run down). scripts/bench.ts
 // runs this file with the V8 flags of pool tasks (TASK_V8_FLAGS), as feeds run there during training.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -31,13 +34,8 @@ import { fetchBytes } from '../../runtime/src/feed/feed.ts';
 import { TARGET_MESSAGE_BYTES } from '../../runtime/src/feed/arrow-messages.ts';
 import { readPartition } from '../../runtime/src/feed/partition-reader.ts';
 import type { Consumer } from '../../runtime/src/kafka/client.ts';
-import {
-  createAdmin,
-  createConsumer,
-  createProducer,
-  createTopic,
-  fetchPartition,
-} from '../../runtime/src/kafka/client.ts';
+import { createAdmin, createConsumer, createProducer, createTopic } from '../../runtime/src/kafka/client.ts';
+import { PartitionFetcher } from '../../runtime/src/kafka/partition-fetcher.ts';
 import { collectGarbage, intArg, num, printBench, round } from './bench-util.ts';
 
 const args = process.argv.slice(2);
@@ -129,7 +127,56 @@ function flowersTable(limit: number): Photos {
 // ---------------------------------------------------------------------------------------------------------------
 // Readers
 
-/** Every record of every partition, one fetch's records at a time: round-robin, one fetch in flight. */
+/**
+ * One partition's records from `offset` with the Kafka client library's own Fetch (the library's parsed records):
+ * what a consumer written with that client reads.
+ */
+async function libraryFetch(
+  consumer: Consumer,
+  request: { topic: string; partition: number; offset: bigint },
+): Promise<{ values: (Buffer | null)[]; next: bigint; highWatermark: bigint }> {
+  const { topic, partition, offset } = request;
+  const metadata = await consumer.metadata({ topics: [topic] });
+  const topicMetadata = metadata.topics.get(topic)!;
+  const leader = topicMetadata.partitions[partition]!;
+  const response = await consumer.fetch({
+    node: leader.leader,
+    minBytes: 1,
+    maxBytes: MAX_MESSAGE_BYTES,
+    maxWaitTime: 500,
+    topics: [
+      {
+        topicId: topicMetadata.id,
+        partitions: [
+          {
+            partition,
+            fetchOffset: offset,
+            partitionMaxBytes: MAX_MESSAGE_BYTES,
+            currentLeaderEpoch: leader.leaderEpoch,
+            lastFetchedEpoch: leader.leaderEpoch,
+          },
+        ],
+      },
+    ],
+  });
+  const values: (Buffer | null)[] = [];
+  let next = offset;
+  let highWatermark = offset;
+  for (const part of response.responses.flatMap((r) => r.partitions)) {
+    highWatermark = part.highWatermark;
+    for (const batch of part.records ?? []) {
+      for (const record of batch.records) {
+        const at = batch.firstOffset + BigInt(record.offsetDelta);
+        if (at < offset) continue;
+        values.push(record.value);
+        next = at + 1n;
+      }
+    }
+  }
+  return { values, next, highWatermark };
+}
+
+/** Every record value of every partition, one fetch's at a time: round-robin, one fetch in flight. */
 async function* fetchAll(connection: KafkaConnection, groupId: string, topic: string, partitions: number) {
   const consumer = createConsumer(connection, { groupId, maxBytes: 2 * MAX_MESSAGE_BYTES });
   try {
@@ -138,16 +185,10 @@ async function* fetchAll(connection: KafkaConnection, groupId: string, topic: st
     while (live.length > 0) {
       const next: number[] = [];
       for (const p of live) {
-        const { records, highWatermark } = await fetchPartition(consumer, {
-          topic,
-          partition: p,
-          offset: offsets[p]!,
-          maxBytes: MAX_MESSAGE_BYTES,
-          maxWaitTime: 500,
-        });
-        yield records;
-        offsets[p] = records.length > 0 ? records.at(-1)!.offset + 1n : offsets[p]!;
-        if (offsets[p]! < highWatermark) next.push(p);
+        const fetched = await libraryFetch(consumer, { topic, partition: p, offset: offsets[p]! });
+        yield fetched.values;
+        offsets[p] = fetched.next;
+        if (offsets[p]! < fetched.highWatermark) next.push(p);
       }
       live = next;
     }
@@ -156,23 +197,20 @@ async function* fetchAll(connection: KafkaConnection, groupId: string, topic: st
   }
 }
 
-/** The ceiling: every record of every partition fetched (all partitions at once, a client each) and dropped. */
+/**
+ * A raw consumer: every record of every partition fetched with the client library's Fetch (all partitions at once,
+ * a client each, each asking for its next bytes as soon as the last arrived) and dropped.
+ */
 async function rawRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
   const read = async (partition: number): Promise<number> => {
     const consumer = createConsumer(connection, { groupId: 'bench-raw', maxBytes: 2 * MAX_MESSAGE_BYTES });
     let bytes = 0;
     try {
       for (let offset = 0n; ;) {
-        const { records, highWatermark } = await fetchPartition(consumer, {
-          topic,
-          partition,
-          offset,
-          maxBytes: MAX_MESSAGE_BYTES,
-          maxWaitTime: 500,
-        });
-        for (const r of records) bytes += r.value?.byteLength ?? 0;
-        if (records.length > 0) offset = records.at(-1)!.offset + 1n;
-        if (offset >= highWatermark) return bytes;
+        const fetched = await libraryFetch(consumer, { topic, partition, offset });
+        for (const v of fetched.values) bytes += v?.byteLength ?? 0;
+        offset = fetched.next;
+        if (offset >= fetched.highWatermark) return bytes;
       }
     } finally {
       await consumer.close(true);
@@ -182,30 +220,59 @@ async function rawRead(connection: KafkaConnection, topic: string, partitions: n
   return bytes.reduce((a, b) => a + b, 0);
 }
 
+/** The same with the fetch feed() reads through (PartitionFetcher): the ceiling of Petal's own reading. */
+async function rawFetcherRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
+  const metadata = createConsumer(connection, { groupId: 'bench-raw-fetcher' });
+  const read = async (partition: number): Promise<number> => {
+    const fetcher = new PartitionFetcher(connection, { topic, partition, clientId: 'bench-raw', metadata });
+    let bytes = 0;
+    try {
+      for (let offset = 0n; ;) {
+        const fetched = await fetcher.fetch({ offset, maxBytes: MAX_MESSAGE_BYTES, maxWaitTime: 500 });
+        for (const r of fetched.records) bytes += r.value?.byteLength ?? 0;
+        if (fetched.records.length > 0) offset = fetched.records.at(-1)!.offset + 1n;
+        fetched.release();
+        if (offset >= fetched.highWatermark) return bytes;
+      }
+    } finally {
+      fetcher.close();
+    }
+  };
+  try {
+    const bytes = await Promise.all(Array.from({ length: partitions }, (_, p) => read(p)));
+    return bytes.reduce((a, b) => a + b, 0);
+  } finally {
+    await metadata.close(true);
+  }
+}
+
 /** The feed's reading alone: every partition's messages decoded to Arrow, as feed() reads them, and dropped. */
 async function decodedRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
-  const clients: Consumer[] = [];
+  const metadata = createConsumer(connection, { groupId: 'bench-decoded' });
+  const fetchers: PartitionFetcher[] = [];
   const read = async (partition: number): Promise<number> => {
-    const client = createConsumer(connection, { groupId: 'bench-decoded', maxBytes: 2 * MAX_MESSAGE_BYTES });
-    clients.push(client);
+    const fetcher = new PartitionFetcher(connection, { topic, partition, clientId: 'bench-decoded', metadata });
+    fetchers.push(fetcher);
     let rows = 0;
-    const messages = readPartition(client, {
-      topic,
-      partition,
+    const messages = readPartition(fetcher, {
       from: 0n,
       rowsBefore: 0,
       maxBytes: fetchBytes(partitions),
       idleMs: 30_000,
       expectedBatch: TARGET_MESSAGE_BYTES,
     });
-    for await (const message of messages) rows += message.table.numRows;
+    for await (const message of messages) {
+      rows += message.table.numRows;
+      message.release();
+    }
     return rows;
   };
   try {
     const rows = await Promise.all(Array.from({ length: partitions }, (_, p) => read(p)));
     return rows.reduce((a, b) => a + b, 0);
   } finally {
-    await Promise.all(clients.map((c) => c.close(true)));
+    for (const f of fetchers) f.close();
+    await metadata.close(true);
   }
 }
 
@@ -268,9 +335,9 @@ async function perRowRead(
     xs = [];
     ys = [];
   };
-  for await (const records of fetchAll(connection, 'bench-json', topic, PARTITIONS)) {
-    for (const r of records) {
-      const [x, y] = rowTensors(JSON.parse(r.value!.toString()) as Record<string, unknown>);
+  for await (const values of fetchAll(connection, 'bench-json', topic, PARTITIONS)) {
+    for (const value of values) {
+      const [x, y] = rowTensors(JSON.parse(value!.toString()) as Record<string, unknown>);
       xs.push(x);
       ys.push(y);
       rows++;
@@ -296,6 +363,7 @@ async function timed(run: () => Promise<number>, rows: number, bytes: number): P
 interface SetResult {
   stream: Rate;
   raw: Rate;
+  rawFetch: Rate;
   decoded: Rate;
   petal: Rate;
   perRow: Rate;
@@ -320,6 +388,7 @@ async function measure(
   });
   const streamRate = { seconds: (performance.now() - t0) / 1000, rows: summary.rows, bytes: summary.bytes };
   const raws: Rate[] = [];
+  const rawFetches: Rate[] = [];
   const decodeds: Rate[] = [];
   const petals: Rate[] = [];
   const tensorsBefore = tf.memory().numTensors;
@@ -332,6 +401,13 @@ async function measure(
       summary.bytes,
     );
     raws.push(raw);
+    rawFetches.push(
+      await timed(
+        () => rawFetcherRead(connection, summary.topic, PARTITIONS).then(() => summary.rows),
+        summary.rows,
+        summary.bytes,
+      ),
+    );
     decodeds.push(await timed(() => decodedRead(connection, summary.topic, PARTITIONS), summary.rows, summary.bytes));
     petals.push(
       await timed(() => petalRead(connection, summary.topic, features, batchSize), summary.rows, summary.bytes),
@@ -354,6 +430,7 @@ async function measure(
   return {
     stream: streamRate,
     raw: best(raws),
+    rawFetch: best(rawFetches),
     decoded: best(decodeds),
     petal: best(petals),
     perRow: perRowRate,
@@ -365,6 +442,7 @@ function report(title: string, r: SetResult): void {
   process.stdout.write(`${title}\n`);
   line('stream', r.stream);
   line('raw', r.raw);
+  line('raw-fetch', r.rawFetch);
   line('decoded', r.decoded);
   line('petal', r.petal);
   line('per-row', r.perRow);
@@ -430,11 +508,13 @@ try {
   printBench({
     name: 'feed',
     ratio: round(mbps(numericResult.petal) / mbps(numericResult.raw)),
+    ratioFetch: round(mbps(numericResult.petal) / mbps(numericResult.rawFetch)),
     vsPerRow: round(rps(numericResult.petal) / rps(numericResult.perRow), 2),
     numeric: {
       rows: ROWS,
       cols: COLS + 1,
       rawMBps: round(mbps(numericResult.raw), 1),
+      rawFetchMBps: round(mbps(numericResult.rawFetch), 1),
       decodedMBps: round(mbps(numericResult.decoded), 1),
       petalMBps: round(mbps(numericResult.petal), 1),
       petalRowsPerSec: Math.round(rps(numericResult.petal)),

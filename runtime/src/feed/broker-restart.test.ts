@@ -32,6 +32,9 @@ after(async () => {
 
 const CHUNKS = 40;
 const CHUNK_ROWS = 5_000;
+const N = CHUNKS * CHUNK_ROWS;
+/** The topic the first test streams, read again by the second. */
+let streamed: string | undefined;
 
 test('a broker restart in the middle of stream() loses and duplicates nothing', { timeout: 150_000 }, async (t) => {
   const { connection, port, controllerPort } = broker;
@@ -63,7 +66,6 @@ test('a broker restart in the middle of stream() loses and duplicates nothing', 
     onProgress: (p) => (acknowledged = p.rows),
   });
   await restart;
-  const N = CHUNKS * CHUNK_ROWS;
   t.diagnostic(
     `restart began after ${pulledAtStop} of ${CHUNKS} chunks; ${acknowledgedWhenDown} of ${N} rows acknowledged ` +
       `when the broker was down; stream took ${Date.now() - started} ms`,
@@ -71,6 +73,7 @@ test('a broker restart in the middle of stream() loses and duplicates nothing', 
   // The restart really fell in the middle: part of the data was acknowledged before, the rest after it.
   assert.ok(acknowledgedWhenDown > 0 && acknowledgedWhenDown < N, `acknowledged ${acknowledgedWhenDown}`);
   assert.equal(summary.rows, N);
+  streamed = summary.topic;
 
   const f = feed({ connection: broker.connection, topic: summary.topic, batchSize: 2000, features: { xs: 'id' } });
   const seen = new Uint8Array(N);
@@ -83,3 +86,35 @@ test('a broker restart in the middle of stream() loses and duplicates nothing', 
   );
   assert.equal(tf.memory().numTensors, 0);
 });
+
+test(
+  'a broker restart between epochs of feed(): it reconnects, and every id arrives once per epoch',
+  { timeout: 150_000 },
+  async (t) => {
+    assert.ok(streamed, 'the stream test ran first');
+    const { connection, port, controllerPort } = broker;
+    const f = feed({ connection, topic: streamed, batchSize: 2000, epochs: 2, features: { xs: 'id' } });
+    const seen = [new Uint8Array(N), new Uint8Array(N)];
+    let restartedAt: number | undefined;
+    for await (const batch of f) {
+      for (const id of batch.xs.dataSync()) seen[batch.epoch]![id]!++;
+      // Halfway through the first epoch every byte of it has been fetched: the second epoch's first fetches meet the
+      // connections the restart broke.
+      if (restartedAt === undefined && f.stats().rows >= N / 2) {
+        restartedAt = f.stats().rows;
+        await broker.stop();
+        broker = await startBroker({ ...brokerOptions(), port, controllerPort });
+      }
+    }
+    await f.close();
+    t.diagnostic(`restarted after ${restartedAt} rows`);
+    assert.equal(f.stats().rows, 2 * N);
+    for (const [epoch, counts] of seen.entries()) {
+      assert.ok(
+        counts.every((c) => c === 1),
+        `epoch ${epoch}: ids lost ${counts.filter((c) => c === 0).length}, repeated ${counts.filter((c) => c > 1).length}`,
+      );
+    }
+    assert.equal(tf.memory().numTensors, 0);
+  },
+);

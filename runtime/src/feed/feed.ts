@@ -10,6 +10,7 @@ import type { Tensor } from '@tensorflow/tfjs-node';
 import { MAX_MESSAGE_BYTES } from '../kafka/broker-config.ts';
 import { createConsumer, topicPartitions } from '../kafka/client.ts';
 import type { Consumer, KafkaConnection } from '../kafka/client.ts';
+import { PartitionFetcher } from '../kafka/partition-fetcher.ts';
 import { loadTf } from '../tf/tf.ts';
 import type { Tf } from '../tf/tf.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
@@ -152,32 +153,40 @@ export function feed(options: FeedOptions): Feed {
   const idleMs = options.idleTimeoutMs ?? 30_000;
   const skip = options.onDecodeError === 'skip';
   const stats = { rows: 0, batches: 0, skipped: 0, epoch: 0 };
-  // One client per partition read: the client library keeps one Kafka fetch session per client and broker, and
-  // two fetches in flight on one session clash (the broker rejects one's session epoch; the reader retries it
-  // 250 ms later). Own clients also let the broker serve the partitions in parallel.
-  const readerClients = new Map<number, Consumer>();
+  // A connection per partition read, so the broker serves the partitions in parallel; the client library's
+  // consumer only answers metadata (the topic, each partition's leader).
+  let metadataClient: Consumer | undefined;
+  const fetchers = new Map<number, PartitionFetcher>();
   let metaPromise: Promise<TopicMeta> | undefined;
   let closed = false;
 
-  const newClient = (suffix: string): Consumer =>
-    createConsumer(options.connection, {
-      clientId: `petal-feed-${name}${suffix}`,
+  const metadata = (): Consumer =>
+    (metadataClient ??= createConsumer(options.connection, {
+      clientId: `petal-feed-${name}`,
       groupId: `petal-feed-${name}`,
       maxBytes: 2 * MAX_MESSAGE_BYTES,
       retries: 0,
       timeout: 5000,
-    });
-  const readerClient = (partition: number): Consumer => {
-    let c = readerClients.get(partition);
-    if (!c) readerClients.set(partition, (c = newClient(`-p${partition}`)));
-    return c;
+    }));
+  const fetcher = (partition: number): PartitionFetcher => {
+    let f = fetchers.get(partition);
+    if (!f) {
+      f = new PartitionFetcher(options.connection, {
+        topic,
+        partition,
+        clientId: `petal-feed-${name}-p${partition}`,
+        metadata: metadata(),
+      });
+      fetchers.set(partition, f);
+    }
+    return f;
   };
 
   function meta(): Promise<TopicMeta> {
-    // On the first partition's reader client: it reads on with its connection made and the topic's metadata known.
+    // On the first partition's fetcher: it reads on with its connection made.
     const first = options.partitions?.[0] ?? 0;
     return (metaPromise ??= (async () => {
-      if ((await topicPartitions(readerClient(first), topic)) === undefined) {
+      if ((await topicPartitions(metadata(), topic)) === undefined) {
         throw feedError(
           FeedCodes.incomplete,
           'the topic does not exist',
@@ -185,7 +194,7 @@ export function feed(options: FeedOptions): Feed {
           { fix: 'use the topic name stream() returned' },
         );
       }
-      const found = await readTopicMeta(readerClient(first), topic, first, idleMs);
+      const found = await readTopicMeta(fetcher(first), idleMs);
       if (!found)
         throw feedError(
           FeedCodes.incomplete,
@@ -209,9 +218,7 @@ export function feed(options: FeedOptions): Feed {
     expectedBatch: number | undefined,
   ): AsyncGenerator<PartitionMessage> {
     const readers = partitions.map((partition) =>
-      readPartition(readerClient(partition), {
-        topic,
-        partition,
+      readPartition(fetcher(partition), {
         from: read.get(partition)!.offset,
         rowsBefore: read.get(partition)!.rows,
         maxBytes: fetchBytes(partitions.length),
@@ -321,13 +328,13 @@ export function feed(options: FeedOptions): Feed {
           // Images vary in size: the pool is bounded by bytes too, never below one batch.
           if (rows.rows >= poolRows || (rows.bytes >= POOL_BYTES && rows.rows >= batchSize)) yield* emit(false);
         }
+        // Numbers were copied into the pool: the fetched bytes can be read into again. Pooled images view them.
+        if (!rows.viewsMessages) message.release();
       }
       // Rows a resume position names as read but not delivered go back first, in their pool order, as they went in
       // then; their messages lie before the offsets to read, so nothing is counted twice.
       for (const m of resume?.pending ?? []) {
-        const offset = BigInt(m.offset);
-        const client = readerClient(m.partition);
-        yield* add(await readMessageAt(client, { topic, partition: m.partition, offset }), m.from);
+        yield* add(await readMessageAt(fetcher(m.partition), BigInt(m.offset)), m.from);
       }
       for await (const message of messages(turnFrom(partitions, turn), read, topicMeta.messageBytes)) {
         // The reader has moved past this message before any of its rows is delivered: positions say so.
@@ -389,9 +396,11 @@ export function feed(options: FeedOptions): Feed {
     [Symbol.asyncIterator]: () => iterate(),
     async close() {
       closed = true;
-      const clients = [...readerClients.values()];
-      readerClients.clear();
-      await Promise.all(clients.map((c) => c.close(true)));
+      for (const f of fetchers.values()) f.close();
+      fetchers.clear();
+      const client = metadataClient;
+      metadataClient = undefined;
+      await client?.close(true);
     },
   };
 }

@@ -5,8 +5,9 @@
 // that ends without its end marker in that time is an error, never a short epoch.
 import { tableFromIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
-import { errorMessages, fetchPartition } from '../kafka/client.ts';
-import type { Consumer, FetchedRecord, PartitionFetch } from '../kafka/client.ts';
+import { errorMessages } from '../kafka/client.ts';
+import { isPetalError } from '../errors.ts';
+import type { FetchedRecord, PartitionFetcher, RecordFetch } from '../kafka/partition-fetcher.ts';
 import { FeedCodes, feedError } from './errors.ts';
 import { recordKind } from './topic-records.ts';
 import type { EndMarker } from './topic-records.ts';
@@ -15,12 +16,16 @@ import type { EndMarker } from './topic-records.ts';
 export interface PartitionMessage {
   partition: number;
   offset: bigint;
+  /** Views the fetched bytes until `release()`. */
   table: Table;
+  /**
+   * Done with the table: once every message of a fetch is released, the fetcher reuses its memory. A message never
+   * released is left to the garbage collector (a pool that keeps views into it, as of images, does that).
+   */
+  release(): void;
 }
 
 export interface ReadOptions {
-  topic: string;
-  partition: number;
   from: bigint;
   /** Rows the caller has seen before `from` (when resuming), so the end marker's count still checks. */
   rowsBefore: number;
@@ -60,33 +65,33 @@ export function batchBytesNear(messageBytes: number): number {
 }
 
 /** Yields the data messages of one partition from `from` to its end marker, checking the marker's row count. */
-export async function* readPartition(consumer: Consumer, options: ReadOptions): AsyncGenerator<PartitionMessage> {
-  const { topic, partition, maxBytes, idleMs } = options;
+export async function* readPartition(
+  fetcher: PartitionFetcher,
+  options: ReadOptions,
+): AsyncGenerator<PartitionMessage> {
+  const { topic, partition } = fetcher;
+  const { maxBytes, idleMs } = options;
   let offset = options.from;
   let rows = options.rowsBefore;
   let lastProgress = Date.now();
   // Data batches only: the meta and end records are tiny and would make the next ask cut a data batch.
   let largestBatch = 0;
   const expected = options.expectedBatch === undefined ? 0 : batchBytesNear(options.expectedBatch);
-  const fetchNext = (): Promise<PartitionFetch> => {
-    const request = {
-      topic,
-      partition,
-      offset,
-      maxBytes: askBytes(maxBytes, largestBatch || expected),
-      maxWaitTime: MAX_WAIT_MS,
-    };
-    const pending = fetchPartition(consumer, request);
+  const fetchNext = (): Promise<RecordFetch> => {
+    const request = { offset, maxBytes: askBytes(maxBytes, largestBatch || expected), maxWaitTime: MAX_WAIT_MS };
+    const pending = fetcher.fetch(request);
     // Awaited later, or dropped when the reader stops early: never an unhandled rejection meanwhile.
     pending.catch(() => {});
     return pending;
   };
   let next = fetchNext();
   for (;;) {
-    let records: FetchedRecord[];
+    let fetched: RecordFetch;
     try {
-      ({ records } = await next);
+      fetched = await next;
     } catch (err) {
+      // A partition holding what no retry can read fails now, not after idleMs.
+      if (isPetalError(err) && !err.retryable) throw err;
       if (Date.now() - lastProgress > idleMs) {
         throw feedError(
           FeedCodes.incomplete,
@@ -103,7 +108,9 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
       next = fetchNext();
       continue;
     }
+    const { records } = fetched;
     if (records.length === 0) {
+      fetched.release();
       if (Date.now() - lastProgress > idleMs) {
         throw feedError(
           FeedCodes.incomplete,
@@ -125,6 +132,7 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
     });
     // Past the end marker there is nothing to read (a fetch there would wait on the broker for new records).
     if (kinds.at(-1) !== 'end') next = fetchNext();
+    const releaser = releaseAfter(kinds.filter((k) => k === 'data').length, fetched);
     for (const [i, record] of records.entries()) {
       const kind = kinds[i];
       // A meta record is skipped: the feed read the topic's meta before any partition.
@@ -144,7 +152,7 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
       } else if (kind === 'data' && record.value) {
         const table = decode(record, topic, partition);
         rows += table.numRows;
-        yield { partition, offset: record.offset, table };
+        yield { partition, offset: record.offset, table, release: releaser() };
       } else if (kind !== 'meta') {
         throw notPetal(topic, partition, record.offset);
       }
@@ -153,15 +161,13 @@ export async function* readPartition(consumer: Consumer, options: ReadOptions): 
 }
 
 /** The data message at `offset` of a partition: what a resumed feed re-reads for rows a position names. */
-export async function readMessageAt(
-  consumer: Consumer,
-  options: { topic: string; partition: number; offset: bigint },
-): Promise<PartitionMessage> {
-  const { topic, partition, offset } = options;
+export async function readMessageAt(fetcher: PartitionFetcher, offset: bigint): Promise<PartitionMessage> {
+  const { topic, partition } = fetcher;
   // The batch holding `offset`, whole, and nothing after it.
-  const { records } = await fetchPartition(consumer, { ...options, maxBytes: 1, maxWaitTime: MAX_WAIT_MS });
-  const record = records.find((r) => r.offset === offset);
+  const fetched = await fetcher.fetch({ offset, maxBytes: 1, maxWaitTime: MAX_WAIT_MS });
+  const record = fetched.records.find((r) => r.offset === offset);
   if (!record || recordKind(record.headers) !== 'data') {
+    fetched.release();
     throw feedError(
       FeedCodes.incomplete,
       'the resume position names a data message the topic does not hold',
@@ -169,7 +175,21 @@ export async function readMessageAt(
       { fix: 'resume with a position taken from this topic, or start the epoch over (omit resume)' },
     );
   }
-  return { partition, offset, table: decode(record, topic, partition) };
+  return { partition, offset, table: decode(record, topic, partition), release: () => fetched.release() };
+}
+
+/** Makes one-shot releases for the `messages` data messages of a fetch; the last one releases the fetch. */
+function releaseAfter(messages: number, fetched: RecordFetch): () => () => void {
+  let held = messages;
+  if (held === 0) fetched.release();
+  return () => {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      if (--held === 0) fetched.release();
+    };
+  };
 }
 
 function decode(record: FetchedRecord, topic: string, partition: number): Table {

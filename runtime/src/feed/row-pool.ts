@@ -97,6 +97,11 @@ export class RowPool {
     return this.xs.rows;
   }
 
+  /** Whether pooled rows view the bytes of their messages (images) rather than copies of their values. */
+  get viewsMessages(): boolean {
+    return this.xs instanceof ImageRowList || this.ys instanceof ImageRowList;
+  }
+
   /** Bytes held: what bounds the pool besides its row count (images are large and vary). */
   get bytes(): number {
     return this.xs.bytes + (this.ys?.bytes ?? 0);
@@ -206,7 +211,7 @@ export class RowPool {
     if (rows instanceof ImageRowList)
       return decodeImages(tf, rows.take(order, start, n), rows.feature, this.topic, this.skip, skipped);
     const { dtype, rowShape } = rows.layout;
-    // A view never handed out before: tfjs-node keeps a reference to it until the tensor's first use.
+    // An array of its own: tfjs-node keeps viewing it until TensorFlow lets go of the tensor.
     return tf.tensor(rows.take(order, start, n), [n, ...rowShape], dtype);
   }
 }

@@ -5,7 +5,8 @@ import { channel } from 'node:diagnostics_channel';
 import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { MAX_MESSAGE_BYTES } from '../kafka/broker-config.ts';
-import { createAdmin, createConsumer, createProducer, createTopic, topicPartitions } from '../kafka/client.ts';
+import { createAdmin, createProducer, createTopic, topicPartitions } from '../kafka/client.ts';
+import { PartitionFetcher } from '../kafka/partition-fetcher.ts';
 import type { KafkaConnection } from '../kafka/client.ts';
 import { arrowMessages, rowsPerMessage, TARGET_MESSAGE_BYTES } from './arrow-messages.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
@@ -231,12 +232,17 @@ async function prepareTopic(
   const admin = createAdmin(connection, { clientId: 'petal-stream' });
   try {
     if (!fresh && (await topicPartitions(admin, topic)) !== undefined) {
-      const consumer = createConsumer(connection, { groupId: 'petal-stream-check', maxBytes: 2 * MAX_MESSAGE_BYTES });
+      const fetcher = new PartitionFetcher(connection, {
+        topic,
+        partition: 0,
+        clientId: 'petal-stream-check',
+        metadata: admin,
+      });
       let existing: TopicMeta | undefined;
       try {
-        existing = await readTopicMeta(consumer, topic, 0, 5000);
+        existing = await readTopicMeta(fetcher, 5000);
       } finally {
-        await consumer.close(true);
+        fetcher.close();
       }
       if (existing && existing.fingerprint !== meta.fingerprint) {
         const was = existing.columns.map((c) => `${c.name}: ${c.type}`).join(', ');

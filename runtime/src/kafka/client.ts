@@ -107,21 +107,6 @@ export async function createTopic(
   return true;
 }
 
-/** One record read by `fetchPartition`. */
-export interface FetchedRecord {
-  offset: bigint;
-  value: Buffer | null;
-  headers: [Buffer | null, Buffer | null][];
-  /** Bytes of the record batch the record came in (what a fetch limit is measured against). */
-  batchBytes: number;
-}
-
-/** What one `fetchPartition` call returned: records at or after the requested offset, and the partition's end. */
-export interface PartitionFetch {
-  records: FetchedRecord[];
-  highWatermark: bigint;
-}
-
 /** The partition count of `topic`, or undefined when it does not exist. */
 export async function topicPartitions(client: Admin | Consumer, topic: string): Promise<number | undefined> {
   try {
@@ -133,69 +118,25 @@ export async function topicPartitions(client: Admin | Consumer, topic: string): 
   }
 }
 
-/**
- * Reads one partition from `offset` with Kafka's Fetch API directly: no consumer group, no committed offsets, and
- * the caller decides when to ask for more, so a reader holds at most one response (`maxBytes`) per partition.
- */
-export async function fetchPartition(
-  consumer: Consumer,
-  request: { topic: string; partition: number; offset: bigint; maxBytes: number; maxWaitTime: number },
-): Promise<PartitionFetch> {
-  const { topic, partition, offset, maxBytes, maxWaitTime } = request;
-  const metadata = await consumer.metadata({ topics: [topic] });
-  const topicMetadata = metadata.topics.get(topic);
-  const partitionMetadata = topicMetadata?.partitions[partition];
-  if (!topicMetadata || !partitionMetadata) {
-    throw new PetalError('PETAL_KAFKA_NO_PARTITION', `topic ${topic} has no partition ${partition}`, {
+/** The host and port of the broker leading `topic`'s `partition` (metadata refreshed when `fresh`). */
+export async function partitionLeader(
+  client: Admin | Consumer,
+  topic: string,
+  partition: number,
+  fresh = false,
+): Promise<{ host: string; port: number }> {
+  const metadata = await client.metadata({ topics: [topic], forceUpdate: fresh });
+  const leader = metadata.topics.get(topic)?.partitions[partition]?.leader;
+  const broker = leader === undefined ? undefined : metadata.brokers.get(leader);
+  if (!broker) {
+    throw new PetalError('PETAL_KAFKA_NO_PARTITION', `topic ${topic} has no partition ${partition} with a leader`, {
       detail: { topic, partition },
       fix: 'check the topic name and partition count (stream() returns both)',
+      retryable: true,
     });
   }
-  const response = await consumer.fetch({
-    node: partitionMetadata.leader,
-    minBytes: 1,
-    maxBytes,
-    maxWaitTime,
-    topics: [
-      {
-        topicId: topicMetadata.id,
-        partitions: [
-          {
-            partition,
-            fetchOffset: offset,
-            partitionMaxBytes: maxBytes,
-            currentLeaderEpoch: partitionMetadata.leaderEpoch,
-            lastFetchedEpoch: partitionMetadata.leaderEpoch,
-          },
-        ],
-      },
-    ],
-  });
-  const records: FetchedRecord[] = [];
-  let highWatermark = offset;
-  for (const topicResponse of response.responses) {
-    for (const part of topicResponse.partitions) {
-      if (part.partitionIndex !== partition) continue;
-      highWatermark = part.highWatermark;
-      for (const batch of part.records ?? []) {
-        if (batch.attributes & CONTROL_BATCH) continue;
-        const batchBytes = BATCH_HEAD_BYTES + batch.length;
-        for (const record of batch.records) {
-          const recordOffset = batch.firstOffset + BigInt(record.offsetDelta);
-          // A batch can start before the requested offset: those records were read already.
-          if (recordOffset >= offset)
-            records.push({ offset: recordOffset, value: record.value, headers: record.headers, batchBytes });
-        }
-      }
-    }
-  }
-  return { records, highWatermark };
+  return { host: broker.host, port: broker.port };
 }
-
-// Transaction markers, never data (Kafka's record batch attribute bit 5).
-const CONTROL_BATCH = 0x20;
-// A record batch's first offset (int64) and length (int32) precede the `length` bytes it counts.
-const BATCH_HEAD_BYTES = 12;
 
 /** The message of an error and of everything it wraps (the client nests causes in `errors`). */
 export function errorMessages(err: unknown): string {

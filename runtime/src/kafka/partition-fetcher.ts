@@ -1,0 +1,81 @@
+// Fetches of one partition over a FetchConnection to its leader: the connection opens on the first fetch and, once
+// it fails (a broker restarting), is opened again on the next, after a fresh look at who leads the partition.
+// Callers retry failed fetches on their own schedule; this only never reuses a broken connection.
+import { PetalError } from '../errors.ts';
+import { partitionLeader } from './client.ts';
+import type { Admin, Consumer, KafkaConnection } from './client.ts';
+import { openFetchConnection } from './fetch-connection.ts';
+import type { FetchConnection, FetchRequest, RecordFetch } from './fetch-connection.ts';
+import { UnreadableBatchError } from './record-batches.ts';
+
+export type { FetchRequest, RecordFetch } from './fetch-connection.ts';
+export type { FetchedRecord } from './record-batches.ts';
+
+export interface PartitionFetcherOptions {
+  topic: string;
+  partition: number;
+  /** Shows in the broker's request logs. */
+  clientId: string;
+  /** Answers metadata requests: where the partition's leader is. */
+  metadata: Admin | Consumer;
+  /** How long a request may go unanswered beyond its own wait, ms (default 5000). */
+  timeoutMs?: number;
+}
+
+export class PartitionFetcher {
+  readonly topic: string;
+  readonly partition: number;
+  readonly #connection: KafkaConnection;
+  readonly #options: PartitionFetcherOptions;
+  #open: Promise<FetchConnection> | undefined;
+  #failed = false;
+  #closed = false;
+
+  constructor(connection: KafkaConnection, options: PartitionFetcherOptions) {
+    this.#connection = connection;
+    this.#options = options;
+    this.topic = options.topic;
+    this.partition = options.partition;
+  }
+
+  /** Records of the partition from `offset` on. */
+  async fetch(request: Omit<FetchRequest, 'topic' | 'partition'>): Promise<RecordFetch> {
+    if (this.#closed) throw new Error('the partition fetcher is closed');
+    const open = (this.#open ??= this.#connect());
+    try {
+      return await (await open).fetch({ ...request, topic: this.topic, partition: this.partition });
+    } catch (err) {
+      if (err instanceof UnreadableBatchError) {
+        throw new PetalError('PETAL_KAFKA_UNREADABLE_BATCH', `${this.topic}[${this.partition}] holds ${err.message}`, {
+          detail: { topic: this.topic, partition: this.partition, offset: request.offset },
+          fix: 'read topics written by stream(), which writes record batches uncompressed',
+        });
+      }
+      // The next fetch opens a new connection; a broken one answers nothing again.
+      if (this.#open === open) {
+        this.#open = undefined;
+        this.#failed = true;
+        open.then(
+          (c) => c.close(),
+          () => {},
+        );
+      }
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#open?.then(
+      (c) => c.close(),
+      () => {},
+    );
+    this.#open = undefined;
+  }
+
+  async #connect(): Promise<FetchConnection> {
+    const { metadata, topic, partition, clientId, timeoutMs } = this.#options;
+    const leader = await partitionLeader(metadata, topic, partition, this.#failed);
+    return openFetchConnection({ ...leader, sasl: this.#connection.sasl, clientId, timeoutMs: timeoutMs ?? 5000 });
+  }
+}
