@@ -183,10 +183,15 @@ export function feed(options: FeedOptions): Feed {
   };
 
   function meta(): Promise<TopicMeta> {
-    // On the first partition's fetcher: it reads on with its connection made.
+    // On the first partition's fetcher, while the others connect: authenticating a connection takes the broker
+    // ~10-20 ms, which the first fetches of data no longer wait for.
     const first = options.partitions?.[0] ?? 0;
     return (metaPromise ??= (async () => {
-      if ((await topicPartitions(metadata(), topic)) === undefined) {
+      const count = await topicPartitions(metadata(), topic);
+      for (const p of options.partitions ?? Array.from({ length: count ?? 0 }, (_, i) => i)) {
+        if (p < (count ?? 0)) fetcher(p).open();
+      }
+      if (count === undefined) {
         throw feedError(
           FeedCodes.incomplete,
           'the topic does not exist',

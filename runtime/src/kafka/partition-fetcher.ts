@@ -38,10 +38,18 @@ export class PartitionFetcher {
     this.partition = options.partition;
   }
 
+  /** Opens the connection ahead of the first fetch (a failure shows at that fetch). */
+  open(): void {
+    if (this.#closed || this.#open) return;
+    const open = (this.#open = this.#connect());
+    open.catch(() => {});
+  }
+
   /** Records of the partition from `offset` on. */
   async fetch(request: Omit<FetchRequest, 'topic' | 'partition'>): Promise<RecordFetch> {
     if (this.#closed) throw new Error('the partition fetcher is closed');
-    const open = (this.#open ??= this.#connect());
+    this.open();
+    const open = this.#open!;
     try {
       return await (await open).fetch({ ...request, topic: this.topic, partition: this.partition });
     } catch (err) {
