@@ -3,10 +3,10 @@
 // for vectors. A message's rows go in with one typed-array `set` per feature (a memcpy for float32), and a batch is
 // gathered out feature by feature in the shuffled order of row indexes, straight into the batch's row-major values
 // (one-hot rows expanded there). The pool holds only ~10 batches, so its blocks stay in cache for the random reads.
-// Each batch gets an array of its own: tfjs-node keeps its memory until TensorFlow lets go of the tensor, and a
-// young array's memory is freed at the next minor GC after that, then reused while still in cache. (Batches carved
-// from shared 4 MiB slabs read slower: a slab lived until its last batch died, so only major GCs freed them, and
-// every batch wrote to memory out of cache. A feed pass over a 36 MB table: median 156 ms against 182.)
+// A batch is gathered into a scratch array that stays in cache, then copied out whole into an array of its own:
+// tfjs-node keeps that memory until TensorFlow lets go of the tensor, so it is never reused. (Gathering straight into
+// the fresh array ran slower, its every line a cache miss; carving batches from shared 4 MiB slabs slower still, as
+// a slab lived until its last batch died. Feed passes over a 36 MB table, medians: 105 ms, 110, and ~130.)
 import type { Table } from 'apache-arrow';
 import { columnData, scalarValues, vectorValues } from './arrow-columns.ts';
 import type { Numbers, Place } from './arrow-columns.ts';
@@ -62,11 +62,14 @@ export class DenseRows {
   /** Values per row of each block (keptWidth of its feature). */
   private readonly sizes: number[];
   private capacity: number;
+  private scratch = new Float32Array(0);
+  private readonly hasOneHot: boolean;
 
   constructor(layout: DenseLayout, capacity: number) {
     this.layout = layout;
     this.capacity = Math.max(1, capacity);
     this.sizes = layout.features.map(keptWidth);
+    this.hasOneHot = layout.features.some((f) => f.kind === 'onehot');
     this.blocks = this.sizes.map((size) => new Float32Array(this.capacity * size));
   }
 
@@ -93,11 +96,14 @@ export class DenseRows {
   /** A batch of rows `order[start..start+n)` (or start..start+n without `order`) in an array of its own. */
   take(order: Int32Array | undefined, start: number, n: number): Store {
     const { width, features, offsets, dtype } = this.layout;
-    const out = dtype === 'int32' ? new Int32Array(n * width) : new Float32Array(n * width);
-    if (out instanceof Int32Array) {
+    if (dtype === 'int32') {
+      const out = new Int32Array(n);
       gatherInt(out, this.blocks[0]!, order, start, n);
       return out;
     }
+    if (this.scratch.length < n * width) this.scratch = new Float32Array(n * width);
+    const out = this.scratch.subarray(0, n * width);
+    if (this.hasOneHot) out.fill(0); // one-hot rows write only their hot class
     features.forEach((f, k) => {
       const block = this.blocks[k]!;
       const at = offsets[k]!;
@@ -105,7 +111,7 @@ export class DenseRows {
       else if (f.kind === 'vector') vectorInto(out, at, width, block, f.size, order, start, n);
       else scalarInto(out, at, width, block, order, start, n);
     });
-    return out;
+    return out.slice();
   }
 
   /** Keeps only rows start..rows (moved to the front): the rows not delivered yet. */
@@ -169,7 +175,7 @@ function oneHotInto(
   start: number,
   n: number,
 ) {
-  // `out` is fresh, so zeros already: only the hot class is written.
+  // `out` is zeroed by the caller: only the hot class is written.
   for (let k = 0, d = at; k < n; k++, d += width) {
     const label = from[order ? order[start + k]! : start + k]!;
     // Out-of-range classes give an all-zero row, as tf.oneHot does.
