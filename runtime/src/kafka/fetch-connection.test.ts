@@ -2,6 +2,8 @@
 // response's memory and never one still held, refuses wrong credentials by name, and refuses compressed batches
 // at once instead of retrying them.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { createAdmin, createProducer, createTopic } from './client.ts';
@@ -144,4 +146,27 @@ describe('fetch connection', { timeout: 60_000 }, () => {
       await admin.close();
     }
   });
+});
+
+test('a peer announcing an absurd response size is dropped with an error instead of allocated for', async () => {
+  // Not a broker: it answers the SASL handshake with a size prefix of 2 GiB.
+  const server = createServer((socket) =>
+    socket.once('data', () => socket.write(Buffer.from([0x7f, 0xff, 0xff, 0xff]))),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as AddressInfo;
+    await assert.rejects(
+      openFetchConnection({
+        host: '127.0.0.1',
+        port,
+        sasl: { mechanism: 'PLAIN', username: 'u', password: 'p' },
+        clientId: 'test',
+        timeoutMs: 5000,
+      }),
+      /a broker response of 2147483647 bytes \(at most \d+ are read\)/,
+    );
+  } finally {
+    server.close();
+  }
 });

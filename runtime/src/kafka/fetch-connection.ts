@@ -8,6 +8,7 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { PetalError } from '../errors.ts';
+import { MAX_MESSAGE_BYTES } from './broker-config.ts';
 import type { KafkaSasl } from './client.ts';
 import { parseRecordBatches } from './record-batches.ts';
 import type { FetchedRecord } from './record-batches.ts';
@@ -46,6 +47,8 @@ const SIZE_BYTES = 4;
 /** Response buffers kept for reuse: the one being read and the one its caller still holds. */
 const KEPT_BUFFERS = 2;
 const BUFFER_GRAIN = 1 << 20;
+/** A response's size bound: the largest fetch Petal asks for, plus one record batch at the broker's size limit. */
+const MAX_RESPONSE_BYTES = 2 * MAX_MESSAGE_BYTES + (1 << 20);
 
 interface Pending {
   correlationId: number;
@@ -203,6 +206,10 @@ export class FetchConnection {
     if (!this.#body) {
       if (this.#got < SIZE_BYTES) return;
       const size = this.#size.readInt32BE(0);
+      if (size < 4 || size > MAX_RESPONSE_BYTES) {
+        this.#fail(new Error(`a broker response of ${size} bytes (at most ${MAX_RESPONSE_BYTES} are read)`));
+        return;
+      }
       const reusable = this.#pending[0]?.reusable ?? false;
       this.#memory = reusable ? this.#takeMemory(size) : Buffer.allocUnsafe(size);
       this.#body = this.#memory.subarray(0, size);
