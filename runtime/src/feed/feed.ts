@@ -92,11 +92,8 @@ const skippedChannel = channel('petal:feed:skipped');
  * 1 MiB each). Kafka still returns a first record batch larger than the ask whole, so big messages pass; the bound
  * keeps a feed's memory near 2 × this (each reader holds the response being read and the next one in flight),
  * whatever the topic size and partition count. Reading ahead, a fetch's round trip overlaps the decoding of the one
- * before. 8 MiB takes three of stream()'s 2 MiB messages per fetch: at 4 MiB only one whole message fit, a 36 MB topic
- * of 8 partitions took 34 fetches, and reading alone ran at ~0.5 × the raw read rate instead of 0.9–1.0. (Reading
- * ahead on one shared client once measured ~260 ms per fetch: the client keeps one Kafka fetch session per broker,
- * concurrent fetches on it clash over the session epoch, and the reader retries the rejected one after its 250 ms
- * pause. Hence a client per partition read.)
+ * before. 8 MiB takes three of stream()'s 2 MiB messages per fetch. (One message per fetch, or the partitions' first
+ * fetches staggered in their turn order, measured slower than every partition fetching three at once.)
  */
 const FETCH_BUDGET_BYTES = 64 * 1024 * 1024;
 /** Bytes one fetch of a partition may ask for when a feed reads `partitions` of them. */
@@ -188,9 +185,6 @@ export function feed(options: FeedOptions): Feed {
     const first = options.partitions?.[0] ?? 0;
     return (metaPromise ??= (async () => {
       const count = await topicPartitions(metadata(), topic);
-      for (const p of options.partitions ?? Array.from({ length: count ?? 0 }, (_, i) => i)) {
-        if (p < (count ?? 0)) fetcher(p).open();
-      }
       if (count === undefined) {
         throw feedError(
           FeedCodes.incomplete,
@@ -199,6 +193,8 @@ export function feed(options: FeedOptions): Feed {
           { fix: 'use the topic name stream() returned' },
         );
       }
+      for (const p of options.partitions ?? Array.from({ length: count }, (_, i) => i))
+        if (p < count) fetcher(p).open();
       const found = await readTopicMeta(fetcher(first), idleMs);
       if (!found)
         throw feedError(
