@@ -31,20 +31,25 @@ async function produce(topic: string, values: Buffer[], compression?: 'gzip'): P
   }
 }
 
+/** Runs `use` with a fetcher of partition 1 of `topic`, closed after. */
+async function withFetcher(topic: string, use: (fetcher: PartitionFetcher) => Promise<void>): Promise<void> {
+  const { connection } = testBroker();
+  const admin = createAdmin(connection);
+  const fetcher = new PartitionFetcher(connection, { topic, partition: 1, clientId: 'test', metadata: admin });
+  try {
+    await use(fetcher);
+  } finally {
+    fetcher.close();
+    await admin.close();
+  }
+}
+
 describe('fetch connection', { timeout: 60_000 }, () => {
   const values = [100, 70_000, 3, 1_500_000].map((n, i) => Buffer.alloc(n, i + 1));
 
   test('reads back what a producer wrote: offsets, values, headers and the partition end', async () => {
-    const { connection } = testBroker();
     await produce('fetch-read', values);
-    const admin = createAdmin(connection);
-    const fetcher = new PartitionFetcher(connection, {
-      topic: 'fetch-read',
-      partition: 1,
-      clientId: 'test',
-      metadata: admin,
-    });
-    try {
+    await withFetcher('fetch-read', async (fetcher) => {
       const all = await fetcher.fetch({ offset: 0n, maxBytes: 8 << 20, maxWaitTime: 100 });
       assert.equal(all.highWatermark, 4n);
       assert.deepEqual(
@@ -68,22 +73,11 @@ describe('fetch connection', { timeout: 60_000 }, () => {
       const none = await fetcher.fetch({ offset: 4n, maxBytes: 1, maxWaitTime: 50 });
       assert.deepEqual(none.records, []);
       none.release();
-    } finally {
-      fetcher.close();
-      await admin.close();
-    }
+    });
   });
 
   test('a released response lends its memory to the next; one still held is never written over', async () => {
-    const { connection } = testBroker();
-    const admin = createAdmin(connection);
-    const fetcher = new PartitionFetcher(connection, {
-      topic: 'fetch-read',
-      partition: 1,
-      clientId: 'test',
-      metadata: admin,
-    });
-    try {
+    await withFetcher('fetch-read', async (fetcher) => {
       const ask = { offset: 3n, maxBytes: 1, maxWaitTime: 100 };
       const held = await fetcher.fetch(ask);
       const heldBytes = Buffer.from(held.records[0]!.value!);
@@ -96,10 +90,7 @@ describe('fetch connection', { timeout: 60_000 }, () => {
       assert.ok(held.records[0]!.value!.equals(heldBytes), 'the held response is intact');
       held.release();
       held.release(); // idempotent
-    } finally {
-      fetcher.close();
-      await admin.close();
-    }
+    });
   });
 
   test('wrong credentials are refused by name, and not retried as if the broker were away', async () => {
@@ -124,16 +115,8 @@ describe('fetch connection', { timeout: 60_000 }, () => {
   });
 
   test('a compressed batch is refused at once, naming the topic, partition and offset', async () => {
-    const { connection } = testBroker();
     await produce('fetch-gzip', [Buffer.from('squeezed')], 'gzip');
-    const admin = createAdmin(connection);
-    const fetcher = new PartitionFetcher(connection, {
-      topic: 'fetch-gzip',
-      partition: 1,
-      clientId: 'test',
-      metadata: admin,
-    });
-    try {
+    await withFetcher('fetch-gzip', async (fetcher) => {
       await assert.rejects(fetcher.fetch({ offset: 0n, maxBytes: 1 << 20, maxWaitTime: 100 }), (err) => {
         assert.ok(isPetalError(err, 'PETAL_KAFKA_UNREADABLE_BATCH'), String(err));
         assert.match(err.message, /fetch-gzip\[1\] holds a compressed record batch \(codec 1\)/);
@@ -141,10 +124,7 @@ describe('fetch connection', { timeout: 60_000 }, () => {
         assert.equal(err.detail.offset, 0n);
         return true;
       });
-    } finally {
-      fetcher.close();
-      await admin.close();
-    }
+    });
   });
 });
 
