@@ -106,11 +106,11 @@ export class FetchConnection {
   async authenticate(): Promise<void> {
     const { sasl } = this.#options;
     const mechanism = Buffer.from(sasl.mechanism);
-    const handshake = await this.#call(API_SASL_HANDSHAKE, 1, [int16(mechanism.length), mechanism], false);
+    const handshake = await this.#call(API_SASL_HANDSHAKE, 1, [int16(mechanism.length), mechanism]);
     const handshakeError = handshake.readInt16BE(0);
     if (handshakeError !== 0) throw kafkaError('SASL handshake', handshakeError, this.#options);
     const token = Buffer.from(`\0${sasl.username}\0${sasl.password}`);
-    const auth = await this.#call(API_SASL_AUTHENTICATE, 1, [int32(token.length), token], false);
+    const auth = await this.#call(API_SASL_AUTHENTICATE, 1, [int32(token.length), token]);
     const authError = auth.readInt16BE(0);
     if (authError !== 0) {
       const length = auth.readInt16BE(2);
@@ -158,8 +158,9 @@ export class FetchConnection {
     this.#fail(new Error('the fetch connection was closed'));
   }
 
-  #call(apiKey: number, version: number, body: Buffer[], reusable: boolean): Promise<Buffer> {
-    return this.#request(apiKey, version, body, reusable, 0).then(({ response }) => response);
+  /** A request whose answer gets a buffer of its own (SASL: small, once per connection). */
+  #call(apiKey: number, version: number, body: Buffer[]): Promise<Buffer> {
+    return this.#request(apiKey, version, body, false, 0).then(({ response }) => response);
   }
 
   #request(
@@ -214,7 +215,7 @@ export class FetchConnection {
       this.#memory = reusable ? this.#takeMemory(size) : Buffer.allocUnsafe(size);
       this.#body = this.#memory.subarray(0, size);
       this.#got = 0;
-      if (size > 0) return;
+      return;
     }
     if (this.#got < this.#body.length) return;
     const body = this.#body;
@@ -222,7 +223,7 @@ export class FetchConnection {
     this.#body = this.#memory = undefined;
     this.#got = 0;
     const pending = this.#pending.shift();
-    if (!pending || body.length < 4 || body.readInt32BE(0) !== pending.correlationId) {
+    if (!pending || body.readInt32BE(0) !== pending.correlationId) {
       this.#fail(new Error('a broker response that answers no request'));
       return;
     }
@@ -292,19 +293,21 @@ function parseFetch(
   request: FetchRequest,
   options: FetchConnectionOptions,
 ): { records: FetchedRecord[]; highWatermark: bigint } {
-  let at = 4; // throttle time
-  const error = response.readInt16BE(at);
+  const error = response.readInt16BE(4); // after the throttle time
   if (error !== 0) throw kafkaError('fetch', error, options);
-  at += 2 + 4; // error, session id
-  for (let topics = response.readInt32BE((at += 4) - 4); topics > 0; topics--) {
+  let at = 4 + 2 + 4; // throttle time, error, session id
+  const topics = response.readInt32BE(at);
+  at += 4;
+  for (let t = 0; t < topics; t++) {
     at += 2 + response.readInt16BE(at); // topic name
-    for (let partitions = response.readInt32BE((at += 4) - 4); partitions > 0; partitions--) {
+    const partitions = response.readInt32BE(at);
+    at += 4;
+    for (let p = 0; p < partitions; p++) {
       const partition = response.readInt32BE(at);
       const partitionError = response.readInt16BE(at + 4);
       const highWatermark = response.readBigInt64BE(at + 6);
       at += 4 + 2 + 8 + 8 + 8; // index, error, high watermark, last stable and log start offsets
-      const aborted = response.readInt32BE(at);
-      at += 4 + Math.max(0, aborted) * 16;
+      at += 4 + Math.max(0, response.readInt32BE(at)) * 16; // aborted transactions (-1: none)
       at += 4; // preferred read replica
       const size = response.readInt32BE(at);
       at += 4;
