@@ -7,9 +7,8 @@ import { channel } from 'node:diagnostics_channel';
 import { tableFromIPC } from 'apache-arrow';
 import type { Schema } from 'apache-arrow';
 import type { Tensor } from '@tensorflow/tfjs-node';
-import { MAX_MESSAGE_BYTES } from '../kafka/broker-config.ts';
-import { createConsumer, topicPartitions } from '../kafka/client.ts';
-import type { Consumer, KafkaConnection } from '../kafka/client.ts';
+import { createAdmin, topicPartitions } from '../kafka/client.ts';
+import type { Admin, KafkaConnection } from '../kafka/client.ts';
 import { PartitionFetcher } from '../kafka/partition-fetcher.ts';
 import { loadTf } from '../tf/tf.ts';
 import type { Tf } from '../tf/tf.ts';
@@ -150,21 +149,17 @@ export function feed(options: FeedOptions): Feed {
   const idleMs = options.idleTimeoutMs ?? 30_000;
   const skip = options.onDecodeError === 'skip';
   const stats = { rows: 0, batches: 0, skipped: 0, epoch: 0 };
-  // A connection per partition read, so the broker serves the partitions in parallel; the client library's
-  // consumer only answers metadata (the topic, each partition's leader).
-  let metadataClient: Consumer | undefined;
+  // A connection per partition read, so the broker serves the partitions in parallel; a client of the library only
+  // answers metadata (the topic, each partition's leader).
+  let metadataClient: Admin | undefined;
   const fetchers = new Map<number, PartitionFetcher>();
   let metaPromise: Promise<TopicMeta> | undefined;
   let closed = false;
 
-  const metadata = (): Consumer =>
-    (metadataClient ??= createConsumer(options.connection, {
-      clientId: `petal-feed-${name}`,
-      groupId: `petal-feed-${name}`,
-      maxBytes: 2 * MAX_MESSAGE_BYTES,
-      retries: 0,
-      timeout: 5000,
-    }));
+  const metadata = (): Admin =>
+    (metadataClient ??= createAdmin(options.connection, { clientId: `petal-feed-${name}`, retries: 0, timeout: 5000 }));
+  /** The partitions this feed reads of a topic of `count`. */
+  const readPartitions = (count: number): number[] => options.partitions ?? Array.from({ length: count }, (_, i) => i);
   const fetcher = (partition: number): PartitionFetcher => {
     let f = fetchers.get(partition);
     if (!f) {
@@ -193,8 +188,7 @@ export function feed(options: FeedOptions): Feed {
           { fix: 'use the topic name stream() returned' },
         );
       }
-      for (const p of options.partitions ?? Array.from({ length: count }, (_, i) => i))
-        if (p < count) fetcher(p).open();
+      for (const p of readPartitions(count)) if (p < count) fetcher(p).open();
       const found = await readTopicMeta(fetcher(first), idleMs);
       if (!found)
         throw feedError(
@@ -352,7 +346,7 @@ export function feed(options: FeedOptions): Feed {
 
   async function* iterate(): AsyncGenerator<FeedBatch> {
     const topicMeta = await meta();
-    const partitions = options.partitions ?? Array.from({ length: topicMeta.partitions }, (_, i) => i);
+    const partitions = readPartitions(topicMeta.partitions);
     for (const p of partitions) {
       if (p >= topicMeta.partitions) {
         throw optionError(
@@ -401,7 +395,7 @@ export function feed(options: FeedOptions): Feed {
       fetchers.clear();
       const client = metadataClient;
       metadataClient = undefined;
-      await client?.close(true);
+      await client?.close();
     },
   };
 }
