@@ -220,39 +220,43 @@ async function rawRead(connection: KafkaConnection, topic: string, partitions: n
   return bytes.reduce((a, b) => a + b, 0);
 }
 
-/** The same with the fetch feed() reads through (PartitionFetcher): the ceiling of Petal's own reading. */
-async function rawFetcherRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
-  const metadata = createConsumer(connection, { groupId: 'bench-raw-fetcher' });
-  const read = async (partition: number): Promise<number> => {
-    const fetcher = new PartitionFetcher(connection, { topic, partition, clientId: 'bench-raw', metadata });
-    let bytes = 0;
-    try {
-      for (let offset = 0n; ;) {
-        const fetched = await fetcher.fetch({ offset, maxBytes: MAX_MESSAGE_BYTES, maxWaitTime: 500 });
-        for (const r of fetched.records) bytes += r.value?.byteLength ?? 0;
-        if (fetched.records.length > 0) offset = fetched.records.at(-1)!.offset + 1n;
-        fetched.release();
-        if (offset >= fetched.highWatermark) return bytes;
-      }
-    } finally {
-      fetcher.close();
-    }
-  };
+/** Sums `read` over a PartitionFetcher for each partition, all at once, on one metadata client; closes them after. */
+async function overFetchers(
+  connection: KafkaConnection,
+  topic: string,
+  partitions: number,
+  read: (fetcher: PartitionFetcher) => Promise<number>,
+): Promise<number> {
+  const metadata = createAdmin(connection, { clientId: 'bench' });
+  const fetchers = Array.from(
+    { length: partitions },
+    (_, partition) => new PartitionFetcher(connection, { topic, partition, clientId: 'bench', metadata }),
+  );
   try {
-    const bytes = await Promise.all(Array.from({ length: partitions }, (_, p) => read(p)));
-    return bytes.reduce((a, b) => a + b, 0);
+    return (await Promise.all(fetchers.map(read))).reduce((a, b) => a + b, 0);
   } finally {
-    await metadata.close(true);
+    for (const f of fetchers) f.close();
+    await metadata.close();
   }
 }
 
+/** The same with the fetch feed() reads through (PartitionFetcher): the ceiling of Petal's own reading. */
+function rawFetcherRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
+  return overFetchers(connection, topic, partitions, async (fetcher) => {
+    let bytes = 0;
+    for (let offset = 0n; ;) {
+      const fetched = await fetcher.fetch({ offset, maxBytes: MAX_MESSAGE_BYTES, maxWaitTime: 500 });
+      for (const r of fetched.records) bytes += r.value?.byteLength ?? 0;
+      if (fetched.records.length > 0) offset = fetched.records.at(-1)!.offset + 1n;
+      fetched.release();
+      if (offset >= fetched.highWatermark) return bytes;
+    }
+  });
+}
+
 /** The feed's reading alone: every partition's messages decoded to Arrow, as feed() reads them, and dropped. */
-async function decodedRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
-  const metadata = createConsumer(connection, { groupId: 'bench-decoded' });
-  const fetchers: PartitionFetcher[] = [];
-  const read = async (partition: number): Promise<number> => {
-    const fetcher = new PartitionFetcher(connection, { topic, partition, clientId: 'bench-decoded', metadata });
-    fetchers.push(fetcher);
+function decodedRead(connection: KafkaConnection, topic: string, partitions: number): Promise<number> {
+  return overFetchers(connection, topic, partitions, async (fetcher) => {
     let rows = 0;
     const messages = readPartition(fetcher, {
       from: 0n,
@@ -266,14 +270,7 @@ async function decodedRead(connection: KafkaConnection, topic: string, partition
       message.release();
     }
     return rows;
-  };
-  try {
-    const rows = await Promise.all(Array.from({ length: partitions }, (_, p) => read(p)));
-    return rows.reduce((a, b) => a + b, 0);
-  } finally {
-    for (const f of fetchers) f.close();
-    await metadata.close(true);
-  }
+  });
 }
 
 /** Petal: feed() to tensors; the batches are dropped (the next pull disposes them). */
