@@ -35,7 +35,8 @@ import { TARGET_MESSAGE_BYTES } from '../../runtime/src/feed/arrow-messages.ts';
 import { readPartition } from '../../runtime/src/feed/partition-reader.ts';
 import type { Consumer } from '../../runtime/src/kafka/client.ts';
 import { createAdmin, createConsumer, createProducer, createTopic } from '../../runtime/src/kafka/client.ts';
-import { PartitionFetcher } from '../../runtime/src/kafka/partition-fetcher.ts';
+import type { PartitionFetcher } from '../../runtime/src/kafka/partition-fetcher.ts';
+import { TopicFetchers } from '../../runtime/src/kafka/topic-fetchers.ts';
 import { collectGarbage, intArg, num, printBench, round } from './bench-util.ts';
 
 const args = process.argv.slice(2);
@@ -220,23 +221,19 @@ async function rawRead(connection: KafkaConnection, topic: string, partitions: n
   return bytes.reduce((a, b) => a + b, 0);
 }
 
-/** Sums `read` over a PartitionFetcher for each partition, all at once, on one metadata client; closes them after. */
+/** Sums `read` over a PartitionFetcher for each partition, all at once, as feed() makes them; closes them after. */
 async function overFetchers(
   connection: KafkaConnection,
   topic: string,
   partitions: number,
   read: (fetcher: PartitionFetcher) => Promise<number>,
 ): Promise<number> {
-  const metadata = createAdmin(connection, { clientId: 'bench' });
-  const fetchers = Array.from(
-    { length: partitions },
-    (_, partition) => new PartitionFetcher(connection, { topic, partition, clientId: 'bench', metadata }),
-  );
+  const fetchers = new TopicFetchers(connection, { topic, clientId: 'bench' });
   try {
-    return (await Promise.all(fetchers.map(read))).reduce((a, b) => a + b, 0);
+    const all = Array.from({ length: partitions }, (_, partition) => fetchers.fetcher(partition));
+    return (await Promise.all(all.map(read))).reduce((a, b) => a + b, 0);
   } finally {
-    for (const f of fetchers) f.close();
-    await metadata.close();
+    fetchers.close();
   }
 }
 

@@ -7,9 +7,9 @@ import { channel } from 'node:diagnostics_channel';
 import { tableFromIPC } from 'apache-arrow';
 import type { Schema } from 'apache-arrow';
 import type { Tensor } from '@tensorflow/tfjs-node';
-import { createAdmin, topicPartitions } from '../kafka/client.ts';
-import type { Admin, KafkaConnection } from '../kafka/client.ts';
-import { PartitionFetcher } from '../kafka/partition-fetcher.ts';
+import type { KafkaConnection } from '../kafka/client.ts';
+import type { PartitionFetcher } from '../kafka/partition-fetcher.ts';
+import { TopicFetchers } from '../kafka/topic-fetchers.ts';
 import { loadTf } from '../tf/tf.ts';
 import type { Tf } from '../tf/tf.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
@@ -149,37 +149,26 @@ export function feed(options: FeedOptions): Feed {
   const idleMs = options.idleTimeoutMs ?? 30_000;
   const skip = options.onDecodeError === 'skip';
   const stats = { rows: 0, batches: 0, skipped: 0, epoch: 0 };
-  // A connection per partition read, so the broker serves the partitions in parallel; a client of the library only
-  // answers metadata (the topic, each partition's leader).
-  let metadataClient: Admin | undefined;
-  const fetchers = new Map<number, PartitionFetcher>();
+  // A connection per partition read, so the broker serves the partitions in parallel, and one that answers where
+  // they are led; made again after close().
+  let topicFetchers: TopicFetchers | undefined;
   let metaPromise: Promise<TopicMeta> | undefined;
   let closed = false;
 
-  const metadata = (): Admin =>
-    (metadataClient ??= createAdmin(options.connection, { clientId: `petal-feed-${name}`, retries: 0, timeout: 5000 }));
+  const fetchers = (): TopicFetchers =>
+    (topicFetchers ??= new TopicFetchers(options.connection, { topic, clientId: `petal-feed-${name}` }));
+  const fetcher = (partition: number): PartitionFetcher => fetchers().fetcher(partition);
   /** The partitions this feed reads of a topic of `count`. */
   const readPartitions = (count: number): number[] => options.partitions ?? Array.from({ length: count }, (_, i) => i);
-  const fetcher = (partition: number): PartitionFetcher => {
-    let f = fetchers.get(partition);
-    if (!f) {
-      f = new PartitionFetcher(options.connection, {
-        topic,
-        partition,
-        clientId: `petal-feed-${name}-p${partition}`,
-        metadata: metadata(),
-      });
-      fetchers.set(partition, f);
-    }
-    return f;
-  };
 
   function meta(): Promise<TopicMeta> {
-    // On the first partition's fetcher, while the others connect: authenticating a connection takes the broker
-    // ~10-20 ms, which the first fetches of data no longer wait for.
+    // Read on the first partition's fetcher. The partitions' connections open while the topic is looked up (those
+    // known before it: the first, and all when the feed names them): authenticating takes the broker a few ms,
+    // which the first fetches no longer wait for.
     const first = options.partitions?.[0] ?? 0;
     return (metaPromise ??= (async () => {
-      const count = await topicPartitions(metadata(), topic);
+      for (const p of options.partitions ?? [first]) fetcher(p).open();
+      const count = await fetchers().partitionCount();
       if (count === undefined) {
         throw feedError(
           FeedCodes.incomplete,
@@ -391,11 +380,8 @@ export function feed(options: FeedOptions): Feed {
     [Symbol.asyncIterator]: () => iterate(),
     async close() {
       closed = true;
-      for (const f of fetchers.values()) f.close();
-      fetchers.clear();
-      const client = metadataClient;
-      metadataClient = undefined;
-      await client?.close();
+      topicFetchers?.close();
+      topicFetchers = undefined;
     },
   };
 }

@@ -6,7 +6,7 @@ import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { MAX_MESSAGE_BYTES } from '../kafka/broker-config.ts';
 import { createAdmin, createProducer, createTopic, topicPartitions } from '../kafka/client.ts';
-import { PartitionFetcher } from '../kafka/partition-fetcher.ts';
+import { TopicFetchers } from '../kafka/topic-fetchers.ts';
 import type { KafkaConnection } from '../kafka/client.ts';
 import { arrowMessages, rowsPerMessage, TARGET_MESSAGE_BYTES } from './arrow-messages.ts';
 import { FeedCodes, checkKeys, feedError, intOption, optionError } from './errors.ts';
@@ -232,17 +232,12 @@ async function prepareTopic(
   const admin = createAdmin(connection, { clientId: 'petal-stream' });
   try {
     if (!fresh && (await topicPartitions(admin, topic)) !== undefined) {
-      const fetcher = new PartitionFetcher(connection, {
-        topic,
-        partition: 0,
-        clientId: 'petal-stream-check',
-        metadata: admin,
-      });
+      const fetchers = new TopicFetchers(connection, { topic, clientId: 'petal-stream-check' });
       let existing: TopicMeta | undefined;
       try {
-        existing = await readTopicMeta(fetcher, 5000);
+        existing = await readTopicMeta(fetchers.fetcher(0), 5000);
       } finally {
-        fetcher.close();
+        fetchers.close();
       }
       if (existing && existing.fingerprint !== meta.fingerprint) {
         const was = existing.columns.map((c) => `${c.name}: ${c.type}`).join(', ');

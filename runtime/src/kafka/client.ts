@@ -118,26 +118,6 @@ export async function topicPartitions(client: Admin | Consumer, topic: string): 
   }
 }
 
-/** The host and port of the broker leading `topic`'s `partition` (metadata refreshed when `fresh`). */
-export async function partitionLeader(
-  client: Admin | Consumer,
-  topic: string,
-  partition: number,
-  fresh = false,
-): Promise<{ host: string; port: number }> {
-  const metadata = await client.metadata({ topics: [topic], forceUpdate: fresh });
-  const leader = metadata.topics.get(topic)?.partitions[partition]?.leader;
-  const broker = leader === undefined ? undefined : metadata.brokers.get(leader);
-  if (!broker) {
-    throw new PetalError('PETAL_KAFKA_NO_PARTITION', `topic ${topic} has no partition ${partition} with a leader`, {
-      detail: { topic, partition },
-      fix: 'check the topic name and partition count (stream() returns both)',
-      retryable: true,
-    });
-  }
-  return { host: broker.host, port: broker.port };
-}
-
 /** The message of an error and of everything it wraps (the client nests causes in `errors`). */
 export function errorMessages(err: unknown): string {
   if (!(err instanceof Error)) return String(err);

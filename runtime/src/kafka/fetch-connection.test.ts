@@ -2,13 +2,14 @@
 // response's memory and never one still held, refuses wrong credentials by name, and refuses compressed batches
 // at once instead of retrying them.
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { createAdmin, createProducer, createTopic } from './client.ts';
 import { openFetchConnection } from './fetch-connection.ts';
-import { PartitionFetcher } from './partition-fetcher.ts';
+import type { PartitionFetcher } from './partition-fetcher.ts';
+import { TopicFetchers } from './topic-fetchers.ts';
 import { useTestBroker } from './test-broker.ts';
 
 const testBroker = useTestBroker('petal-fetch');
@@ -34,13 +35,11 @@ async function produce(topic: string, values: Buffer[], compression?: 'gzip'): P
 /** Runs `use` with a fetcher of partition 1 of `topic`, closed after. */
 async function withFetcher(topic: string, use: (fetcher: PartitionFetcher) => Promise<void>): Promise<void> {
   const { connection } = testBroker();
-  const admin = createAdmin(connection);
-  const fetcher = new PartitionFetcher(connection, { topic, partition: 1, clientId: 'test', metadata: admin });
+  const fetchers = new TopicFetchers(connection, { topic, clientId: 'test' });
   try {
-    await use(fetcher);
+    await use(fetchers.fetcher(1));
   } finally {
-    fetcher.close();
-    await admin.close();
+    fetchers.close();
   }
 }
 
@@ -91,6 +90,60 @@ describe('fetch connection', { timeout: 60_000 }, () => {
       held.release();
       held.release(); // idempotent
     });
+  });
+
+  test("a topic's partitions and leaders come from the bootstrap broker; a missing topic or partition is named", async () => {
+    const { connection } = testBroker();
+    const fetchers = new TopicFetchers(connection, { topic: 'fetch-read', clientId: 'test' });
+    const missing = new TopicFetchers(connection, { topic: 'fetch-none', clientId: 'test' });
+    try {
+      assert.equal(await fetchers.partitionCount(), 2);
+      assert.equal(await missing.partitionCount(), undefined);
+      await assert.rejects(fetchers.fetcher(2).fetch({ offset: 0n, maxBytes: 1, maxWaitTime: 50 }), (err) => {
+        assert.ok(isPetalError(err, 'PETAL_KAFKA_NO_PARTITION'), String(err));
+        assert.match(err.message, /topic fetch-read has no partition 2/);
+        return true;
+      });
+    } finally {
+      fetchers.close();
+      missing.close();
+    }
+  });
+
+  test('a connection opened to the bootstrap broker on the guess that it leads is closed when another leads', async () => {
+    // The client bootstraps through a proxy: the broker names itself as the leader, so the fetcher's guessed
+    // connection (to the proxy) must give way to one to the broker.
+    const { connection } = testBroker();
+    const [host, port] = connection.bootstrap.split(':');
+    let opened = 0;
+    let open = 0;
+    const proxy = createServer((client) => {
+      opened++;
+      open++;
+      const upstream = connect({ host: host!, port: Number(port) });
+      client.pipe(upstream).pipe(client);
+      const done = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', done).on('error', done);
+      upstream.on('close', done).on('error', done);
+      client.once('close', () => open--);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = { ...connection, bootstrap: `127.0.0.1:${(proxy.address() as AddressInfo).port}` };
+    const fetchers = new TopicFetchers(proxied, { topic: 'fetch-read', clientId: 'test' });
+    try {
+      const fetched = await fetchers.fetcher(1).fetch({ offset: 0n, maxBytes: 8 << 20, maxWaitTime: 100 });
+      assert.ok(fetched.records[3]!.value!.equals(values[3]!));
+      fetched.release();
+      assert.equal(opened, 2, 'the metadata connection and the guess went through the proxy');
+      while (open > 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(open, 1, 'only the metadata connection is still open there');
+    } finally {
+      fetchers.close();
+      proxy.close();
+    }
   });
 
   test('wrong credentials are refused by name, and not retried as if the broker were away', async () => {

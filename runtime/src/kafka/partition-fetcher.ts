@@ -2,10 +2,9 @@
 // it fails (a broker restarting), is opened again on the next, after a fresh look at who leads the partition.
 // Callers retry failed fetches on their own schedule; this only never reuses a broken connection.
 import { PetalError } from '../errors.ts';
-import { partitionLeader } from './client.ts';
-import type { Admin, Consumer, KafkaConnection } from './client.ts';
+import type { KafkaConnection } from './client.ts';
 import { openFetchConnection } from './fetch-connection.ts';
-import type { FetchConnection, FetchRequest, RecordFetch } from './fetch-connection.ts';
+import type { BrokerAddress, FetchConnection, FetchRequest, RecordFetch } from './fetch-connection.ts';
 import { UnreadableBatchError } from './record-batches.ts';
 
 export type { FetchRequest, RecordFetch } from './fetch-connection.ts';
@@ -16,8 +15,8 @@ export interface PartitionFetcherOptions {
   partition: number;
   /** Shows in the broker's request logs. */
   clientId: string;
-  /** Answers metadata requests: where the partition's leader is. */
-  metadata: Admin | Consumer;
+  /** The partition's leader, looked up again when `fresh` (after a failed connection). */
+  leader(fresh: boolean): Promise<BrokerAddress>;
   /** How long a request may go unanswered beyond its own wait, ms (default 5000). */
   timeoutMs?: number;
 }
@@ -63,10 +62,7 @@ export class PartitionFetcher {
       if (this.#open === open) {
         this.#open = undefined;
         this.#failed = true;
-        open.then(
-          (c) => c.close(),
-          () => {},
-        );
+        closeWhenOpen(open);
       }
       throw err;
     }
@@ -74,16 +70,42 @@ export class PartitionFetcher {
 
   close(): void {
     this.#closed = true;
-    this.#open?.then(
-      (c) => c.close(),
-      () => {},
-    );
+    if (this.#open) closeWhenOpen(this.#open);
     this.#open = undefined;
   }
 
   async #connect(): Promise<FetchConnection> {
-    const { metadata, topic, partition, clientId, timeoutMs } = this.#options;
-    const leader = await partitionLeader(metadata, topic, partition, this.#failed);
-    return openFetchConnection({ ...leader, sasl: this.#connection.sasl, clientId, timeoutMs: timeoutMs ?? 5000 });
+    const { clientId, timeoutMs } = this.#options;
+    const open = (address: BrokerAddress) =>
+      openFetchConnection({ ...address, sasl: this.#connection.sasl, clientId, timeoutMs: timeoutMs ?? 5000 });
+    const leader = this.#options.leader(this.#failed);
+    // The broker the client bootstraps from leads most partitions (Petal's own broker is the only one): the
+    // connection to it authenticates while the leader is looked up, and serves if it is the leader.
+    const bootstrap = this.#failed ? undefined : brokerAddress(this.#connection.bootstrap);
+    const guess = bootstrap && open(bootstrap);
+    guess?.catch(() => {});
+    let address: BrokerAddress;
+    try {
+      address = await leader;
+    } catch (err) {
+      if (guess) closeWhenOpen(guess);
+      throw err;
+    }
+    if (guess && address.host === bootstrap!.host && address.port === bootstrap!.port) return guess;
+    if (guess) closeWhenOpen(guess);
+    return open(address);
   }
+}
+
+/** `host:port` as an address (the port after the last colon). */
+export function brokerAddress(hostPort: string): BrokerAddress {
+  const at = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+}
+
+function closeWhenOpen(open: Promise<FetchConnection>): void {
+  open.then(
+    (c) => c.close(),
+    () => {},
+  );
 }
