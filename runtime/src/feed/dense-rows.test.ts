@@ -41,7 +41,7 @@ function expectedRow(features: (string | Feature)[], row: number): number[] {
 const onehot: Feature = { column: 'c', kind: 'onehot', depth: 4 };
 const layouts: Record<string, (string | Feature)[]> = {
   'nine scalars (4 + 4 + 1)': SCALARS,
-  'three scalars (2 + 1)': SCALARS.slice(0, 3),
+  'three scalars (one at a time)': SCALARS.slice(0, 3),
   'two scalars': SCALARS.slice(0, 2),
   'one scalar': SCALARS.slice(0, 1),
   'runs broken by a vector and a one-hot': ['v', 's0', 's1', 's2', onehot, 's3', 's4', 's5', 's6', 's7', 'v', 's8'],

@@ -151,7 +151,7 @@ function rowIndexes(order: Int32Array | undefined, end: number): Int32Array {
 const isScalar = (f: ResolvedFeature | undefined): boolean =>
   f !== undefined && f.kind !== 'vector' && f.kind !== 'onehot';
 
-/** One to four scalar features side by side (values `at` on of each row), in one pass over the rows. */
+/** One to four scalar features side by side (values `at` on of each row): four take one pass over the rows. */
 function scalarsInto(
   out: Float32Array,
   at: number,
@@ -161,16 +161,11 @@ function scalarsInto(
   start: number,
   n: number,
 ) {
-  const [a, b, c, d] = from as [Float32Array, Float32Array, Float32Array, Float32Array];
   const rows = rowIndexes(order, start + n);
   // A lone feature in pool order: one memcpy.
-  if (!order && width === 1) out.set(a.subarray(start, start + n));
-  else if (from.length === 4) scalar4Into(out, at, width, a, b, c, d, rows, start, n);
-  else if (from.length === 1) scalarInto(out, at, width, a, rows, start, n);
-  else {
-    scalar2Into(out, at, width, a, b, rows, start, n);
-    if (c) scalarInto(out, at + 2, width, c, rows, start, n);
-  }
+  if (!order && width === 1) out.set(from[0]!.subarray(start, start + n));
+  else if (from.length === 4) scalar4Into(out, at, width, from, rows, start, n);
+  else from.forEach((a, i) => scalarInto(out, at + i, width, a, rows, start, n));
 }
 
 function scalarInto(
@@ -185,35 +180,16 @@ function scalarInto(
   for (let k = 0, d = at; k < n; k++, d += width) out[d] = a[rows[start + k]!]!;
 }
 
-function scalar2Into(
-  out: Float32Array,
-  at: number,
-  width: number,
-  a: Float32Array,
-  b: Float32Array,
-  rows: Int32Array,
-  start: number,
-  n: number,
-) {
-  for (let k = 0, d = at; k < n; k++, d += width) {
-    const r = rows[start + k]!;
-    out[d] = a[r]!;
-    out[d + 1] = b[r]!;
-  }
-}
-
 function scalar4Into(
   out: Float32Array,
   at: number,
   width: number,
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-  e: Float32Array,
+  from: Float32Array[],
   rows: Int32Array,
   start: number,
   n: number,
 ) {
+  const [a, b, c, e] = from as [Float32Array, Float32Array, Float32Array, Float32Array];
   for (let k = 0, d = at; k < n; k++, d += width) {
     const r = rows[start + k]!;
     out[d] = a[r]!;
