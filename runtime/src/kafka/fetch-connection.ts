@@ -117,15 +117,20 @@ export class FetchConnection {
     this.#socket.on('close', () => this.#fail(new Error('the broker closed the connection')));
   }
 
-  /** SASL PLAIN: the handshake names the mechanism, then one authenticate round carries the credentials. */
+  /**
+   * SASL PLAIN: the handshake names the mechanism, then one authenticate round carries the credentials. Both are sent
+   * at once (the broker answers them in order): a connection is ready after one round trip, not two.
+   */
   async authenticate(): Promise<void> {
     const { sasl } = this.#options;
     const mechanism = Buffer.from(sasl.mechanism);
-    const handshake = await this.#call(API_SASL_HANDSHAKE, 1, [int16(mechanism.length), mechanism]);
-    const handshakeError = handshake.readInt16BE(0);
-    if (handshakeError !== 0) throw kafkaError('SASL handshake', handshakeError, this.#options);
     const token = Buffer.from(`\0${sasl.username}\0${sasl.password}`);
-    const auth = await this.#call(API_SASL_AUTHENTICATE, 1, [int32(token.length), token]);
+    const handshake = this.#call(API_SASL_HANDSHAKE, 1, [int16(mechanism.length), mechanism]);
+    const authenticate = this.#call(API_SASL_AUTHENTICATE, 1, [int32(token.length), token]);
+    authenticate.catch(() => {});
+    const handshakeError = (await handshake).readInt16BE(0);
+    if (handshakeError !== 0) throw kafkaError('SASL handshake', handshakeError, this.#options);
+    const auth = await authenticate;
     const authError = auth.readInt16BE(0);
     if (authError !== 0) {
       const length = auth.readInt16BE(2);
