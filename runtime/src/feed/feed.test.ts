@@ -54,7 +54,8 @@ describe('stream and feed', { timeout: 180_000 }, () => {
       summary.partitionRows.reduce((a, b) => a + b, 0),
       N,
     );
-    assert.ok(summary.partitionRows.every((r) => r > 0));
+    // Equal shares: the workers of a sync step see the same rows per epoch (within one message's remainder).
+    assert.ok(Math.max(...summary.partitionRows) - Math.min(...summary.partitionRows) < 8, `${summary.partitionRows}`);
     assert.equal(progress.at(-1), N);
     assert.deepEqual(
       summary.schema.map((c) => c.name),

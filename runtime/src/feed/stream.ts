@@ -322,10 +322,13 @@ async function produce(
     for await (const arrowTable of tables) {
       if (arrowTable.numRows === 0) continue;
       for (const l of labels) l.add(arrowTable);
-      // A whole table gives every partition a share even when it is smaller than P messages (a few hundred photos
-      // would otherwise fill one message, and all but one worker would train on nothing).
-      const spread = meta.rows > 0 ? Math.ceil(meta.rows / meta.partitions) : Infinity;
-      const rows = Math.min(spread, rowsPerMessage(arrowTable, meta.messageBytes ?? TARGET_MESSAGE_BYTES));
+      // A whole table is cut so that every partition gets the same whole number of equal messages (at most the
+      // target size): the workers reading different partitions see the same rows per epoch, and a table smaller
+      // than P messages still reaches every partition (a few hundred photos would otherwise fill one message, and
+      // all but one worker would train on nothing). A stream of unknown length is cut at the target size.
+      const target = rowsPerMessage(arrowTable, meta.messageBytes ?? TARGET_MESSAGE_BYTES);
+      const share = Math.ceil(meta.rows / meta.partitions);
+      const rows = meta.rows > 0 ? Math.ceil(share / Math.ceil(share / target)) : target;
       for (const message of arrowMessages(arrowTable, rows)) {
         if (options.signal?.aborted) {
           await Promise.allSettled(pending.values()); // nothing still in flight lands after the topic is deleted
