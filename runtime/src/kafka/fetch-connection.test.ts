@@ -146,25 +146,40 @@ describe('fetch connection', { timeout: 60_000 }, () => {
     }
   });
 
-  test('wrong credentials are refused by name, and not retried as if the broker were away', async () => {
+  test('requests go out behind the authentication; with wrong credentials they fail with its error, by name', async () => {
     const { connection } = testBroker();
     const [host, port] = connection.bootstrap.split(':');
-    await assert.rejects(
+    const open = (password: string) =>
       openFetchConnection({
         host: host!,
         port: Number(port),
-        sasl: { ...connection.sasl, password: 'wrong' },
+        sasl: { ...connection.sasl, password },
         clientId: 'test',
         timeoutMs: 5000,
-      }),
-      (err) => {
-        assert.ok(isPetalError(err, 'PETAL_KAFKA_ERROR'), String(err));
-        assert.match(err.message, /SASL authentication/);
-        assert.equal(err.retryable, false);
-        assert.ok(err.fix);
-        return true;
-      },
-    );
+      });
+    const right = open(connection.sasl.password);
+    try {
+      // Asked before the broker has answered the credentials.
+      assert.equal((await right.layout('fetch-read'))?.leaders.length, 2);
+    } finally {
+      right.close();
+    }
+    const wrong = open('wrong');
+    const refused = (err: unknown) => {
+      assert.ok(isPetalError(err, 'PETAL_KAFKA_ERROR'), String(err));
+      assert.match(err.message, /SASL authentication/);
+      assert.equal(err.retryable, false, 'not retried as if the broker were away');
+      assert.ok(err.fix);
+      return true;
+    };
+    await Promise.all([
+      assert.rejects(wrong.layout('fetch-read'), refused),
+      assert.rejects(
+        wrong.fetch({ topic: 'fetch-read', partition: 1, offset: 0n, maxBytes: 1, maxWaitTime: 0 }),
+        refused,
+      ),
+      assert.rejects(wrong.authenticated, refused),
+    ]);
   });
 
   test('a compressed batch is refused at once, naming the topic, partition and offset', async () => {
@@ -196,7 +211,7 @@ test('a peer announcing an absurd response size is dropped with an error instead
         sasl: { mechanism: 'PLAIN', username: 'u', password: 'p' },
         clientId: 'test',
         timeoutMs: 5000,
-      }),
+      }).authenticated,
       /a broker response of 2147483647 bytes \(at most \d+ are read\)/,
     );
   } finally {

@@ -74,16 +74,12 @@ interface Pending {
   reusable: boolean;
 }
 
-/** Opens an authenticated connection to a broker (the partition's leader). */
-export async function openFetchConnection(options: FetchConnectionOptions): Promise<FetchConnection> {
-  const connection = new FetchConnection(options);
-  try {
-    await connection.authenticate();
-    return connection;
-  } catch (err) {
-    connection.close();
-    throw err;
-  }
+/**
+ * Opens a connection to a broker (the partition's leader) and authenticates it. Requests may be made at once: they go
+ * out behind the authentication (the broker answers in order), and fail with its error if it fails.
+ */
+export function openFetchConnection(options: FetchConnectionOptions): FetchConnection {
+  return new FetchConnection(options);
 }
 
 export class FetchConnection {
@@ -98,6 +94,8 @@ export class FetchConnection {
   #body: Buffer | undefined;
   #memory: Buffer | undefined;
   #got = 0;
+  /** Settles once the broker has accepted the credentials (or refused them: the connection is failed then). */
+  readonly authenticated: Promise<void>;
 
   constructor(options: FetchConnectionOptions) {
     this.#options = options;
@@ -115,13 +113,15 @@ export class FetchConnection {
     });
     this.#socket.on('error', (err) => this.#fail(err));
     this.#socket.on('close', () => this.#fail(new Error('the broker closed the connection')));
+    this.authenticated = this.#authenticate();
+    this.authenticated.catch((err: Error) => this.#fail(err));
   }
 
   /**
    * SASL PLAIN: the handshake names the mechanism, then one authenticate round carries the credentials. Both are sent
    * at once (the broker answers them in order): a connection is ready after one round trip, not two.
    */
-  async authenticate(): Promise<void> {
+  async #authenticate(): Promise<void> {
     const { sasl } = this.#options;
     const mechanism = Buffer.from(sasl.mechanism);
     const token = Buffer.from(`\0${sasl.username}\0${sasl.password}`);

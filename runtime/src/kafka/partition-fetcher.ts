@@ -76,6 +76,7 @@ export class PartitionFetcher {
 
   async #connect(): Promise<FetchConnection> {
     const { clientId, timeoutMs } = this.#options;
+    // Fetches go out right behind the connection's authentication, without waiting for it.
     const open = (address: BrokerAddress) =>
       openFetchConnection({ ...address, sasl: this.#connection.sasl, clientId, timeoutMs: timeoutMs ?? 5000 });
     const leader = this.#options.leader(this.#failed);
@@ -83,16 +84,15 @@ export class PartitionFetcher {
     // connection to it authenticates while the leader is looked up, and serves if it is the leader.
     const bootstrap = this.#failed ? undefined : brokerAddress(this.#connection.bootstrap);
     const guess = bootstrap && open(bootstrap);
-    guess?.catch(() => {});
     let address: BrokerAddress;
     try {
       address = await leader;
     } catch (err) {
-      if (guess) closeWhenOpen(guess);
+      guess?.close();
       throw err;
     }
     if (guess && address.host === bootstrap!.host && address.port === bootstrap!.port) return guess;
-    if (guess) closeWhenOpen(guess);
+    guess?.close();
     return open(address);
   }
 }

@@ -19,7 +19,7 @@ export class TopicFetchers {
   readonly #connection: KafkaConnection;
   readonly #options: TopicFetchersOptions;
   readonly #fetchers = new Map<number, PartitionFetcher>();
-  #metadata: Promise<FetchConnection> | undefined;
+  #metadata: FetchConnection | undefined;
   #layout: Promise<TopicLayout | undefined> | undefined;
 
   constructor(connection: KafkaConnection, options: TopicFetchersOptions) {
@@ -52,10 +52,7 @@ export class TopicFetchers {
   close(): void {
     for (const fetcher of this.#fetchers.values()) fetcher.close();
     this.#fetchers.clear();
-    this.#metadata?.then(
-      (c) => c.close(),
-      () => {},
-    );
+    this.#metadata?.close();
     this.#metadata = this.#layout = undefined;
   }
 
@@ -71,22 +68,20 @@ export class TopicFetchers {
   }
 
   async #askLayout(): Promise<TopicLayout | undefined> {
-    const open = (this.#metadata ??= openFetchConnection({
+    // Asked right behind the connection's authentication, without waiting for it.
+    const connection = (this.#metadata ??= openFetchConnection({
       ...brokerAddress(this.#connection.bootstrap),
       sasl: this.#connection.sasl,
       clientId: this.#options.clientId,
       timeoutMs: this.#options.timeoutMs ?? 5000,
     }));
     try {
-      return await (await open).layout(this.topic);
+      return await connection.layout(this.topic);
     } catch (err) {
       // A broken connection (a broker restarting) is opened anew at the next ask.
-      if (this.#metadata === open) {
+      if (this.#metadata === connection) {
         this.#metadata = undefined;
-        open.then(
-          (c) => c.close(),
-          () => {},
-        );
+        connection.close();
       }
       throw err;
     }
