@@ -44,7 +44,7 @@ export interface StreamOptions {
   features?: FeatureSpec;
   /** Fixed vocabularies of string columns; others are the sorted distinct labels. */
   vocabularies?: Vocabularies;
-  /** Target size of one Arrow IPC message in bytes (default 2 MiB). */
+  /** Largest size of one Arrow IPC message in bytes (default 2 MiB); a table is cut into equal shares below it. */
   messageBytes?: number;
   /** Messages sent but not yet acknowledged, at most (default 4). */
   maxInFlight?: number;
