@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, test } from 'node:test';
 import { isPetalError } from '../errors.ts';
 import { createAdmin, createProducer, createTopic } from './client.ts';
-import { openFetchConnection } from './fetch-connection.ts';
+import { FetchConnection, brokerAddress } from './fetch-connection.ts';
 import type { PartitionFetcher } from './partition-fetcher.ts';
 import { TopicFetchers } from './topic-fetchers.ts';
 import { useTestBroker } from './test-broker.ts';
@@ -114,13 +114,13 @@ describe('fetch connection', { timeout: 60_000 }, () => {
     // The client bootstraps through a proxy: the broker names itself as the leader, so the fetcher's guessed
     // connection (to the proxy) must give way to one to the broker.
     const { connection } = testBroker();
-    const [host, port] = connection.bootstrap.split(':');
+    const broker = brokerAddress(connection.bootstrap);
     let opened = 0;
     let open = 0;
     const proxy = createServer((client) => {
       opened++;
       open++;
-      const upstream = connect({ host: host!, port: Number(port) });
+      const upstream = connect(broker);
       client.pipe(upstream).pipe(client);
       const done = () => {
         client.destroy();
@@ -148,11 +148,9 @@ describe('fetch connection', { timeout: 60_000 }, () => {
 
   test('requests go out behind the authentication; with wrong credentials they fail with its error, by name', async () => {
     const { connection } = testBroker();
-    const [host, port] = connection.bootstrap.split(':');
     const open = (password: string) =>
-      openFetchConnection({
-        host: host!,
-        port: Number(port),
+      new FetchConnection({
+        ...brokerAddress(connection.bootstrap),
         sasl: { ...connection.sasl, password },
         clientId: 'test',
         timeoutMs: 5000,
@@ -205,7 +203,7 @@ test('a peer announcing an absurd response size is dropped with an error instead
   try {
     const { port } = server.address() as AddressInfo;
     await assert.rejects(
-      openFetchConnection({
+      new FetchConnection({
         host: '127.0.0.1',
         port,
         sasl: { mechanism: 'PLAIN', username: 'u', password: 'p' },

@@ -39,14 +39,18 @@ export interface BrokerAddress {
   port: number;
 }
 
+/** `host:port` as an address (the port after the last colon). */
+export function brokerAddress(hostPort: string): BrokerAddress {
+  const at = hostPort.lastIndexOf(':');
+  return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
+}
+
 /** Where a topic's partitions are: each partition's leader, by partition index (undefined while it has none). */
 export interface TopicLayout {
   leaders: (BrokerAddress | undefined)[];
 }
 
-export interface FetchConnectionOptions {
-  host: string;
-  port: number;
+export interface FetchConnectionOptions extends BrokerAddress {
   sasl: KafkaSasl;
   clientId: string;
   /** How long a request may go unanswered beyond its own wait before the connection is dropped, ms. */
@@ -75,13 +79,9 @@ interface Pending {
 }
 
 /**
- * Opens a connection to a broker (the partition's leader) and authenticates it. Requests may be made at once: they go
- * out behind the authentication (the broker answers in order), and fail with its error if it fails.
+ * A connection to a broker, authenticated as it opens. Requests may be made at once: they go out behind the
+ * authentication (the broker answers in order), and fail with its error if it fails.
  */
-export function openFetchConnection(options: FetchConnectionOptions): FetchConnection {
-  return new FetchConnection(options);
-}
-
 export class FetchConnection {
   readonly #options: FetchConnectionOptions;
   readonly #socket: Socket;
@@ -181,15 +181,14 @@ export class FetchConnection {
     const at = body.writeInt16BE(name.length, body.writeInt32BE(1, 0)); // one topic
     name.copy(body, at);
     // After the name: no auto-creation, no authorized operations (three booleans, all false).
-    const { response } = await this.#request(API_METADATA, 8, [body], false, 0);
-    return parseLayout(response, topic, this.#options);
+    return parseLayout(await this.#call(API_METADATA, 8, [body]), topic, this.#options);
   }
 
   close(): void {
     this.#fail(new Error('the fetch connection was closed'));
   }
 
-  /** A request whose answer gets a buffer of its own (SASL: small, once per connection). */
+  /** A request whose answer gets a buffer of its own (SASL, metadata: small, once per connection or topic). */
   #call(apiKey: number, version: number, body: Buffer[]): Promise<Buffer> {
     return this.#request(apiKey, version, body, false, 0).then(({ response }) => response);
   }
@@ -324,31 +323,27 @@ function parseFetch(
   request: FetchRequest,
   options: FetchConnectionOptions,
 ): { records: FetchedRecord[]; highWatermark: bigint } {
-  const error = response.readInt16BE(4); // after the throttle time
+  const r = new FieldReader(response);
+  r.int32(); // throttle time
+  const error = r.int16();
   if (error !== 0) throw kafkaError('fetch', error, options);
-  let at = 4 + 2 + 4; // throttle time, error, session id
-  const topics = response.readInt32BE(at);
-  at += 4;
-  for (let t = 0; t < topics; t++) {
-    at += 2 + response.readInt16BE(at); // topic name
-    const partitions = response.readInt32BE(at);
-    at += 4;
-    for (let p = 0; p < partitions; p++) {
-      const partition = response.readInt32BE(at);
-      const partitionError = response.readInt16BE(at + 4);
-      const highWatermark = response.readBigInt64BE(at + 6);
-      at += 4 + 2 + 8 + 8 + 8; // index, error, high watermark, last stable and log start offsets
-      at += 4 + Math.max(0, response.readInt32BE(at)) * 16; // aborted transactions (-1: none)
-      at += 4; // preferred read replica
-      const size = response.readInt32BE(at);
-      at += 4;
-      const records = size > 0 ? response.subarray(at, at + size) : undefined;
-      at += Math.max(0, size);
+  r.int32(); // session id
+  for (let t = r.int32(); t > 0; t--) {
+    r.string(); // topic name
+    for (let p = r.int32(); p > 0; p--) {
+      const partition = r.int32();
+      const partitionError = r.int16();
+      const highWatermark = r.int64();
+      r.int64(); // last stable offset
+      r.int64(); // log start offset
+      r.skip(r.int32(), 16); // aborted transactions (-1: none)
+      r.int32(); // preferred read replica
+      const records = r.bytes(r.int32());
       if (partition !== request.partition) continue;
       if (partitionError !== 0) {
         throw kafkaError(`fetch of ${request.topic}[${request.partition}]`, partitionError, options);
       }
-      return { records: records ? parseRecordBatches(records, request.offset) : [], highWatermark };
+      return { records: parseRecordBatches(records, request.offset), highWatermark };
     }
   }
   return { records: [], highWatermark: request.offset };
@@ -356,37 +351,48 @@ function parseFetch(
 
 /** Reads big-endian fields of a response in order. */
 class FieldReader {
-  #at: number;
+  #at = 0;
   readonly #bytes: Buffer;
-  constructor(bytes: Buffer, at = 0) {
+  constructor(bytes: Buffer) {
     this.#bytes = bytes;
-    this.#at = at;
   }
 
   int8(): number {
-    return this.#bytes.readInt8((this.#at += 1) - 1);
+    return this.#bytes.readInt8(this.#advance(1));
   }
 
   int16(): number {
-    return this.#bytes.readInt16BE((this.#at += 2) - 2);
+    return this.#bytes.readInt16BE(this.#advance(2));
   }
 
   int32(): number {
-    return this.#bytes.readInt32BE((this.#at += 4) - 4);
+    return this.#bytes.readInt32BE(this.#advance(4));
+  }
+
+  int64(): bigint {
+    return this.#bytes.readBigInt64BE(this.#advance(8));
+  }
+
+  /** `length` bytes as a view (a null field, length -1, as none). */
+  bytes(length: number): Buffer {
+    const start = this.#advance(Math.max(0, length));
+    return this.#bytes.subarray(start, this.#at);
   }
 
   /** A string (length -1: null, read as ''). */
   string(): string {
-    const length = this.int16();
-    const start = this.#at;
-    this.#at += Math.max(0, length);
-    return this.#bytes.toString('utf8', start, this.#at);
+    return this.bytes(this.int16()).toString('utf8');
   }
 
-  /** Skips an array of int32. */
-  skipInt32s(): void {
-    const count = this.int32();
-    this.#at += 4 * Math.max(0, count);
+  /** Skips `count` fields of `size` bytes each (count -1: a null array). */
+  skip(count: number, size: number): void {
+    this.#advance(Math.max(0, count) * size);
+  }
+
+  /** Moves past `n` bytes; returns where they start. */
+  #advance(n: number): number {
+    this.#at += n;
+    return this.#at - n;
   }
 }
 
@@ -414,9 +420,9 @@ function parseLayout(response: Buffer, topic: string, options: FetchConnectionOp
       const index = r.int32();
       const leader = r.int32();
       r.int32(); // leader epoch
-      r.skipInt32s(); // replicas
-      r.skipInt32s(); // in-sync replicas
-      r.skipInt32s(); // offline replicas
+      r.skip(r.int32(), 4); // replicas
+      r.skip(r.int32(), 4); // in-sync replicas
+      r.skip(r.int32(), 4); // offline replicas
       leaders[index] = brokers.get(leader);
     }
     r.int32(); // authorized operations

@@ -2,8 +2,6 @@
 // it fails (a broker restarting), is opened again on the next, after a fresh look at who leads the partition.
 // Callers retry failed fetches on their own schedule; this only never reuses a broken connection.
 import { PetalError } from '../errors.ts';
-import type { KafkaConnection } from './client.ts';
-import { openFetchConnection } from './fetch-connection.ts';
 import type { BrokerAddress, FetchConnection, FetchRequest, RecordFetch } from './fetch-connection.ts';
 import { UnreadableBatchError } from './record-batches.ts';
 
@@ -13,25 +11,23 @@ export type { FetchedRecord } from './record-batches.ts';
 export interface PartitionFetcherOptions {
   topic: string;
   partition: number;
-  /** Shows in the broker's request logs. */
-  clientId: string;
+  /** The broker the client bootstraps from. */
+  bootstrap: BrokerAddress;
   /** The partition's leader, looked up again when `fresh` (after a failed connection). */
   leader(fresh: boolean): Promise<BrokerAddress>;
-  /** How long a request may go unanswered beyond its own wait, ms (default 5000). */
-  timeoutMs?: number;
+  /** A connection to a broker, for this partition's fetches (they may go out before it has authenticated). */
+  open(address: BrokerAddress): FetchConnection;
 }
 
 export class PartitionFetcher {
   readonly topic: string;
   readonly partition: number;
-  readonly #connection: KafkaConnection;
   readonly #options: PartitionFetcherOptions;
   #open: Promise<FetchConnection> | undefined;
   #failed = false;
   #closed = false;
 
-  constructor(connection: KafkaConnection, options: PartitionFetcherOptions) {
-    this.#connection = connection;
+  constructor(options: PartitionFetcherOptions) {
     this.#options = options;
     this.topic = options.topic;
     this.partition = options.partition;
@@ -75,15 +71,11 @@ export class PartitionFetcher {
   }
 
   async #connect(): Promise<FetchConnection> {
-    const { clientId, timeoutMs } = this.#options;
-    // Fetches go out right behind the connection's authentication, without waiting for it.
-    const open = (address: BrokerAddress) =>
-      openFetchConnection({ ...address, sasl: this.#connection.sasl, clientId, timeoutMs: timeoutMs ?? 5000 });
+    const { bootstrap, open } = this.#options;
     const leader = this.#options.leader(this.#failed);
     // The broker the client bootstraps from leads most partitions (Petal's own broker is the only one): the
     // connection to it authenticates while the leader is looked up, and serves if it is the leader.
-    const bootstrap = this.#failed ? undefined : brokerAddress(this.#connection.bootstrap);
-    const guess = bootstrap && open(bootstrap);
+    const guess = this.#failed ? undefined : open(bootstrap);
     let address: BrokerAddress;
     try {
       address = await leader;
@@ -91,16 +83,10 @@ export class PartitionFetcher {
       guess?.close();
       throw err;
     }
-    if (guess && address.host === bootstrap!.host && address.port === bootstrap!.port) return guess;
+    if (guess && address.host === bootstrap.host && address.port === bootstrap.port) return guess;
     guess?.close();
     return open(address);
   }
-}
-
-/** `host:port` as an address (the port after the last colon). */
-export function brokerAddress(hostPort: string): BrokerAddress {
-  const at = hostPort.lastIndexOf(':');
-  return { host: hostPort.slice(0, at), port: Number(hostPort.slice(at + 1)) };
 }
 
 function closeWhenOpen(open: Promise<FetchConnection>): void {

@@ -2,22 +2,24 @@
 // answers where the partitions are led, and a PartitionFetcher per partition reads from its leader.
 import { PetalError } from '../errors.ts';
 import type { KafkaConnection } from './client.ts';
-import { openFetchConnection } from './fetch-connection.ts';
-import type { BrokerAddress, FetchConnection, TopicLayout } from './fetch-connection.ts';
-import { PartitionFetcher, brokerAddress } from './partition-fetcher.ts';
+import { FetchConnection, brokerAddress } from './fetch-connection.ts';
+import type { BrokerAddress, TopicLayout } from './fetch-connection.ts';
+import { PartitionFetcher } from './partition-fetcher.ts';
 
 export interface TopicFetchersOptions {
   topic: string;
   /** Shows in the broker's request logs; a partition's fetcher adds `-p<partition>`. */
   clientId: string;
-  /** How long a request may go unanswered beyond its own wait, ms (default 5000). */
-  timeoutMs?: number;
 }
+
+/** How long a request may go unanswered beyond its own wait before its connection is dropped, ms. */
+const REQUEST_TIMEOUT_MS = 5000;
 
 export class TopicFetchers {
   readonly topic: string;
   readonly #connection: KafkaConnection;
   readonly #options: TopicFetchersOptions;
+  readonly #bootstrap: BrokerAddress;
   readonly #fetchers = new Map<number, PartitionFetcher>();
   #metadata: FetchConnection | undefined;
   #layout: Promise<TopicLayout | undefined> | undefined;
@@ -26,6 +28,7 @@ export class TopicFetchers {
     this.#connection = connection;
     this.#options = options;
     this.topic = options.topic;
+    this.#bootstrap = brokerAddress(connection.bootstrap);
   }
 
   /** The topic's partition count; undefined when the topic does not exist. */
@@ -37,12 +40,12 @@ export class TopicFetchers {
   fetcher(partition: number): PartitionFetcher {
     let fetcher = this.#fetchers.get(partition);
     if (!fetcher) {
-      fetcher = new PartitionFetcher(this.#connection, {
+      fetcher = new PartitionFetcher({
         topic: this.topic,
         partition,
-        clientId: `${this.#options.clientId}-p${partition}`,
-        timeoutMs: this.#options.timeoutMs,
+        bootstrap: this.#bootstrap,
         leader: (fresh) => this.#leader(partition, fresh),
+        open: (address) => this.#open(address, `${this.#options.clientId}-p${partition}`),
       });
       this.#fetchers.set(partition, fetcher);
     }
@@ -69,12 +72,7 @@ export class TopicFetchers {
 
   async #askLayout(): Promise<TopicLayout | undefined> {
     // Asked right behind the connection's authentication, without waiting for it.
-    const connection = (this.#metadata ??= openFetchConnection({
-      ...brokerAddress(this.#connection.bootstrap),
-      sasl: this.#connection.sasl,
-      clientId: this.#options.clientId,
-      timeoutMs: this.#options.timeoutMs ?? 5000,
-    }));
+    const connection = (this.#metadata ??= this.#open(this.#bootstrap, this.#options.clientId));
     try {
       return await connection.layout(this.topic);
     } catch (err) {
@@ -85,6 +83,10 @@ export class TopicFetchers {
       }
       throw err;
     }
+  }
+
+  #open(address: BrokerAddress, clientId: string): FetchConnection {
+    return new FetchConnection({ ...address, sasl: this.#connection.sasl, clientId, timeoutMs: REQUEST_TIMEOUT_MS });
   }
 
   async #leader(partition: number, fresh: boolean): Promise<BrokerAddress> {
