@@ -161,10 +161,13 @@ function scalarsInto(
   start: number,
   n: number,
 ) {
-  const rows = rowIndexes(order, start + n);
   // A lone feature in pool order: one memcpy.
-  if (!order && width === 1) out.set(from[0]!.subarray(start, start + n));
-  else if (from.length === 4) scalar4Into(out, at, width, from, rows, start, n);
+  if (!order && width === 1) {
+    out.set(from[0]!.subarray(start, start + n));
+    return;
+  }
+  const rows = rowIndexes(order, start + n);
+  if (from.length === 4) scalar4Into(out, at, width, from, rows, start, n);
   else from.forEach((a, i) => scalarInto(out, at + i, width, a, rows, start, n));
 }
 

@@ -5,7 +5,7 @@ import { channel } from 'node:diagnostics_channel';
 import { tableToIPC } from 'apache-arrow';
 import type { Table } from 'apache-arrow';
 import { MAX_MESSAGE_BYTES } from '../kafka/broker-config.ts';
-import { createAdmin, createProducer, createTopic, topicPartitions } from '../kafka/client.ts';
+import { createAdmin, createProducer, createTopic } from '../kafka/client.ts';
 import { TopicFetchers } from '../kafka/topic-fetchers.ts';
 import type { KafkaConnection } from '../kafka/client.ts';
 import { arrowMessages, rowsPerMessage, TARGET_MESSAGE_BYTES } from './arrow-messages.ts';
@@ -223,43 +223,47 @@ function prepare(
   return { ...encoded, spec };
 }
 
+/** Throws when `topic` exists: naming its other schema, or that it holds a stream already. */
+async function refuseExisting(connection: KafkaConnection, topic: string, meta: TopicMeta): Promise<void> {
+  const fetchers = new TopicFetchers(connection, { topic, clientId: 'petal-stream-check' });
+  let existing: TopicMeta | undefined;
+  try {
+    if ((await fetchers.partitionCount()) === undefined) return;
+    existing = await readTopicMeta(fetchers.fetcher(0), 5000);
+  } finally {
+    fetchers.close();
+  }
+  if (existing && existing.fingerprint !== meta.fingerprint) {
+    const was = existing.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
+    const now = meta.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
+    throw feedError(
+      FeedCodes.schema,
+      `the topic exists with another schema (${was}); this data has (${now})`,
+      { topic },
+      {
+        fix: 'stream to a fresh topic (fresh: true, the default) or another name',
+      },
+    );
+  }
+  throw feedError(
+    FeedCodes.topicExists,
+    'the topic already holds a complete stream',
+    { topic },
+    {
+      fix: 'stream to a fresh topic (fresh: true, the default), or delete the topic first',
+    },
+  );
+}
+
 async function prepareTopic(
   connection: KafkaConnection,
   topic: string,
   meta: TopicMeta,
   fresh: boolean,
 ): Promise<void> {
+  if (!fresh) await refuseExisting(connection, topic, meta);
   const admin = createAdmin(connection, { clientId: 'petal-stream' });
   try {
-    if (!fresh && (await topicPartitions(admin, topic)) !== undefined) {
-      const fetchers = new TopicFetchers(connection, { topic, clientId: 'petal-stream-check' });
-      let existing: TopicMeta | undefined;
-      try {
-        existing = await readTopicMeta(fetchers.fetcher(0), 5000);
-      } finally {
-        fetchers.close();
-      }
-      if (existing && existing.fingerprint !== meta.fingerprint) {
-        const was = existing.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
-        const now = meta.columns.map((c) => `${c.name}: ${c.type}`).join(', ');
-        throw feedError(
-          FeedCodes.schema,
-          `the topic exists with another schema (${was}); this data has (${now})`,
-          { topic },
-          {
-            fix: 'stream to a fresh topic (fresh: true, the default) or another name',
-          },
-        );
-      }
-      throw feedError(
-        FeedCodes.topicExists,
-        'the topic already holds a complete stream',
-        { topic },
-        {
-          fix: 'stream to a fresh topic (fresh: true, the default), or delete the topic first',
-        },
-      );
-    }
     await createTopic(admin, topic, meta.partitions, {
       'retention.ms': '-1',
       'retention.bytes': '-1',
